@@ -1,0 +1,63 @@
+"""`trainlab <verb>`: parses arguments, calls the library, prints. Errors a user can cause -> one line, exit 2."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+
+from .errors import TrainlabError
+
+VERB_MODULES = ("train", "info", "data", "migrate")  # trainlab/commands/<name>.py, each with register()
+
+
+def _short_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"trainlab: warning: {message}", file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from importlib import import_module
+
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="trainlab", description="A PyTorch lab for deep-learning experiments.")
+    parser.add_argument("--version", action="version", version=f"trainlab {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    parser.add_argument("--pdb", action="store_true", help="drop into the debugger on an exception")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for name in VERB_MODULES:
+        import_module(f".commands.{name}", __package__).register(verbs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if not args.debug:
+        warnings.showwarning = _short_warning
+    try:
+        return args.func(args) or 0
+    except TrainlabError as e:
+        if args.debug or args.pdb:
+            _maybe_pdb(args)
+            raise
+        print(f"trainlab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("trainlab: interrupted", file=sys.stderr)
+        return 130
+    except Exception:
+        _maybe_pdb(args)
+        raise
+
+
+def _maybe_pdb(args: argparse.Namespace) -> None:
+    if args.pdb:
+        import pdb
+
+        pdb.post_mortem(sys.exc_info()[2])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,64 @@
+"""Helpers shared by CLI verbs: logging to train.log, the resolved params file, printing metrics."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import __version__
+from ..config import Config, config_to_dict
+from ..engine.checkpoint import atomic_write_text
+
+
+def add_set(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting, e.g. --set train.epochs=5 (repeatable)")
+
+
+def log_to_file(path: Path) -> None:
+    """Also send everything the run logs to ``path`` (appending, with timestamps)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    logging.captureWarnings(True)
+
+
+def git_commit(folder: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def write_resolved(exp_dir: Path, cfg: Config, *, augmentation: str, extra: dict[str, Any] | None = None) -> Path:
+    resolved = config_to_dict(cfg) | {"_run": {
+        "trainlab": __version__, "torch": str(torch.__version__), "python": sys.version.split()[0],
+        "seed": cfg.train.seed, "git_commit": git_commit(exp_dir), "augmentation": augmentation,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": " ".join(sys.argv), **(extra or {}),
+    }}
+    path = exp_dir / "params.resolved.json"
+    atomic_write_text(path, json.dumps(resolved, indent=1))
+    return path
+
+
+def format_metrics(split: str, metrics: dict[str, Any], class_names: list[str]) -> str:
+    head = f"{split}: loss {metrics['loss']:.4f}  accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['f1']:.4f}"
+    if "top5" in metrics:
+        head += f"  top-5 {metrics['top5']:.4f}"
+    pc = metrics.get("per_class", {})
+    lines = [head + f"  ({sum(pc.get('support', []))} samples)"]
+    if pc:
+        width = max(len(n) for n in class_names)
+        lines.append(f"  {'class':<{width}}  accuracy    loss  support")
+        for name, acc, loss, n in zip(class_names, pc["accuracy"], pc["loss"], pc["support"]):
+            lines.append(f"  {name:<{width}}  {acc:8.4f}  {loss:6.4f}  {n:7d}")
+    return "\n".join(lines)

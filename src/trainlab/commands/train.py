@@ -1,0 +1,112 @@
+"""`trainlab train` and `trainlab evaluate`."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+from ..config import config_to_dict, diff_configs, load_config, parse_config
+from ..engine import Learner
+from ..engine.checkpoint import atomic_write_text, load_checkpoint
+from ..errors import CheckpointError, ConfigError
+from .common import add_set, format_metrics, log_to_file, write_resolved
+
+log = logging.getLogger("trainlab")
+RUN_OUTPUTS = ("checkpoints", "tensorboard", "history.json", "history.csv", "metrics_val_best.json",
+               "metrics_val_last.json", "metrics_test.json", "metrics_valid.json", "training_history.png",
+               "train.log", "params.resolved.json")
+
+
+def register(verbs: argparse._SubParsersAction) -> None:
+    p = verbs.add_parser("train", help="train the experiment in EXP", description="Train EXP/params.json.")
+    p.add_argument("exp", type=Path, help="experiment folder with params.json or params.yaml")
+    add_set(p)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue from EXP/checkpoints/last.pt")
+    mode.add_argument("--restart", action="store_true",
+                      help="start over; the previous run's files are moved to EXP/archive/<time>/")
+    p.add_argument("--force", action="store_true", help="with --resume: accept params that changed")
+    p.add_argument("--overfit-batches", type=int, default=0, metavar="N",
+                   help="train and validate on the same N batches (a debugging aid: expect ~100%% accuracy)")
+    p.set_defaults(func=train)
+
+    e = verbs.add_parser("evaluate", help="evaluate a checkpoint on a split",
+                         description="Evaluate EXP's checkpoint; writes EXP/metrics_<split>.json.")
+    e.add_argument("exp", type=Path)
+    e.add_argument("--checkpoint", default="best", help="best | last | PATH (default: best)")
+    e.add_argument("--split", default="test", choices=["test", "valid", "train"])
+    add_set(e)
+    e.set_defaults(func=evaluate)
+
+
+def archive_previous_run(exp: Path) -> Path | None:
+    """Move a previous run's outputs into EXP/archive/<time>/ (never deletes)."""
+    present = [exp / name for name in RUN_OUTPUTS if (exp / name).exists()]
+    if not present:
+        return None
+    dest = exp / "archive" / time.strftime("%Y%m%d-%H%M%S")
+    dest.mkdir(parents=True, exist_ok=False)
+    for path in present:
+        shutil.move(str(path), dest / path.name)
+    return dest
+
+
+def train(args: argparse.Namespace) -> int:
+    exp: Path = args.exp
+    cfg = load_config(exp, args.overrides)
+    last = exp / "checkpoints" / "last.pt"
+    if args.resume:
+        state = load_checkpoint(last)
+        changed = diff_configs(state["config"], config_to_dict(cfg))
+        if changed and not args.force:
+            raise ConfigError(f"params changed since {last}: {', '.join(changed)}. Restore them, or pass --force "
+                              "to resume with the new values.")
+    elif last.exists() or (exp / "history.json").exists():
+        if not args.restart:
+            raise ConfigError(f"{exp} already holds a run; pass --resume to continue it or --restart to start over "
+                              "(the old files are moved to EXP/archive/).")
+        moved = archive_previous_run(exp)
+        log.info("previous run moved to %s", moved)
+    log_to_file(exp / "train.log")
+    learner = Learner.from_config(cfg, exp, overfit_batches=args.overfit_batches)
+    write_resolved(exp, cfg, augmentation=learner.data.augmentation,
+                   extra={"resumed": bool(args.resume), "overfit_batches": args.overfit_batches})
+    if args.resume:
+        learner.load_state_dict(state)
+        log.info("resuming %s at epoch %d, batch %d", exp, learner.epoch, learner.batch_idx)
+    n_params = sum(p.numel() for p in learner.model.parameters())
+    log.info("training %s: %s (%s params) on %s, %d train / %d valid samples, device %s", exp, cfg.model.name,
+             f"{n_params:,}", cfg.data.name, learner.data.train.num_samples, learner.data.valid.num_samples,
+             learner.device)
+    learner.fit(cfg.train.epochs)
+    if len(learner.history):
+        best = learner.history.best(cfg.train.monitor, cfg.train.mode)
+        print(f"done: {learner.epoch} epochs; best {cfg.train.monitor} {best[cfg.train.monitor]:.4f} at epoch "
+              f"{best['epoch']} (valid accuracy {best.get('valid.accuracy', float('nan')):.4f}); files in {exp}")
+    return 0
+
+
+def checkpoint_path(exp: Path, which: str) -> Path:
+    if which in ("best", "last"):
+        return exp / "checkpoints" / f"{which}.pt"
+    return Path(which)
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    exp: Path = args.exp
+    path = checkpoint_path(exp, args.checkpoint)
+    state = load_checkpoint(path)
+    if "config" not in state or not state["config"]:
+        raise CheckpointError(f"{path} holds no config; it was not written by trainlab train.")
+    cfg = parse_config(state["config"], args.overrides, source=str(path))
+    learner = Learner.from_config(cfg, None, default_callbacks_on=False)
+    learner.load_state_dict(state, weights_only=True)
+    metrics = learner.evaluate(args.split)
+    out = exp / f"metrics_{args.split}.json"
+    atomic_write_text(out, json.dumps({"checkpoint": str(path), "epoch": state.get("epoch"), **metrics}, indent=1))
+    print(format_metrics(args.split, metrics, learner.data.class_names))
+    print(f"wrote {out}")
+    return 0

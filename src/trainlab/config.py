@@ -1,0 +1,333 @@
+"""The params file: validated, layered (defaults < params file < ``--set`` overrides), saved resolved.
+
+Example:
+    >>> from trainlab.config import parse_config
+    >>> cfg = parse_config({"train": {"epochs": 3}}, overrides=["optim.lr=0.01"])
+    >>> cfg.train.epochs, cfg.optim.lr
+    (3, 0.01)
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+from .registry import close_matches
+
+PARAMS_FILES = ("params.json", "params.yaml", "params.yml")
+
+
+class Section(BaseModel):
+    """Strict: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Section):
+    name: str = "digits"
+    root: str | None = None  # falls back to env TRAINLAB_DATA for datasets that read files
+    batch_size: int = Field(64, gt=0)
+    eval_batch_size: int | None = Field(None, gt=0)
+    valid_fraction: float = Field(0.1, gt=0, lt=1)
+    test_fraction: float = Field(0.2, gt=0, lt=1)  # only for datasets without a test split (digits)
+    augment: Literal["none", "light", "standard"] = "none"
+    mean: list[float] | None = None  # per channel; computed on train when absent
+    std: list[float] | None = None
+    image_size: tuple[int, int] | None = None  # folder datasets: resize to (H, W)
+    channels: Literal[1, 3] | None = None  # folder datasets: convert to L or RGB
+    num_workers: int = Field(0, ge=0)
+    download: bool = False
+    max_train_samples: int | None = Field(None, gt=0)  # a quick subset for smoke runs
+    args: dict[str, Any] = {}  # dataset-specific options (e.g. synthetic: num_classes, samples)
+
+
+class ModelConfig(Section):
+    name: str = "cnn_tiny"
+    num_classes: int | None = Field(None, gt=1)  # when set, must match the data
+    dropout: float = Field(0.0, ge=0, lt=1)
+    small_stem: bool = False
+    pretrained: str | None = None  # a local file: torchvision state dict or trainlab checkpoint
+    freeze: bool | Literal["all_but_head"] | list[str] | None = None
+    groups: list[list[str]] | None = None  # name prefixes, one list per optimizer group
+    channels_last: bool = False
+    args: dict[str, Any] = {}
+
+
+class OptimConfig(Section):
+    name: Literal["sgd", "adam", "adamw", "rmsprop"] = "adam"
+    lr: float | list[float] = 1e-3
+    weight_decay: float = Field(0.0, ge=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    nesterov: bool = False
+    betas: tuple[float, float] = (0.9, 0.999)
+
+    @field_validator("lr")
+    @classmethod
+    def _positive_lr(cls, v: float | list[float]) -> float | list[float]:
+        values = v if isinstance(v, list) else [v]
+        if not values or any(x <= 0 for x in values):
+            raise ValueError("every learning rate must be > 0")
+        return v
+
+    @property
+    def lrs(self) -> list[float]:
+        return list(self.lr) if isinstance(self.lr, list) else [self.lr]
+
+
+class ScheduleConfig(Section):
+    name: Literal["none", "one_cycle", "cosine", "step", "plateau"] = "none"
+    div_factor: float = Field(25.0, gt=0)  # one_cycle: start lr = max_lr / div_factor
+    final_div_factor: float = Field(1e4, gt=0)
+    pct_start: float = Field(0.3, gt=0, lt=1)
+    eta_min: float = Field(0.0, ge=0)  # cosine
+    step_size: int = Field(10, gt=0)  # step: epochs between decays
+    gamma: float = Field(0.1, gt=0)  # step
+    factor: float = Field(0.1, gt=0, lt=1)  # plateau
+    patience: int = Field(5, ge=0)  # plateau
+    monitor: str = "valid.loss"  # plateau
+    mode: Literal["min", "max"] = "min"  # plateau
+
+
+class EarlyStoppingConfig(Section):
+    monitor: str = "valid.loss"
+    mode: Literal["min", "max"] = "min"
+    patience: int = Field(5, ge=0)
+    min_delta: float = Field(0.0, ge=0)
+    restore_best: bool = True
+
+
+class TrainConfig(Section):
+    epochs: int = Field(10, gt=0)
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: Literal["32", "bf16", "16"] = "32"
+    grad_clip: float | None = Field(None, gt=0)
+    accumulate: int = Field(1, gt=0)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    eval_every: int = Field(1, gt=0)  # epochs
+    save_every: int = Field(1, gt=0)  # epochs between last.pt writes
+    log_every: int = Field(50, gt=0)  # steps between progress updates
+    num_threads: int | None = Field(None, gt=0)
+    monitor: str = "valid.loss"  # decides best.pt
+    mode: Literal["min", "max"] = "min"
+    early_stopping: EarlyStoppingConfig | None = None
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_as_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) else v
+
+
+class LoggingConfig(Section):
+    progress: Literal["auto", "bar", "epoch", "none"] = "auto"
+    tensorboard: bool = True
+    plot: bool = True  # training_history.png at the end of fit
+    level: Literal["DEBUG", "INFO", "WARNING"] = "INFO"
+
+
+class SearchConfig(Section):
+    space: dict[str, Any] = {}
+    sampler: Literal["grid", "random", "tpe"] = "grid"
+    trials: int | None = Field(None, gt=0)
+    metric: str = "valid.accuracy"
+    direction: Literal["minimize", "maximize"] = "maximize"
+    pruner: Literal["none", "median", "hyperband"] = "none"
+
+
+class Config(Section):
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    optim: OptimConfig = OptimConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    train: TrainConfig = TrainConfig()
+    logging: LoggingConfig = LoggingConfig()
+    search: SearchConfig | None = None
+
+
+# --------------------------------------------------------------------------- reading and errors
+
+
+def find_params_file(exp_dir: Path) -> Path:
+    """The params file of an experiment folder (params.json or params.yaml)."""
+    exp_dir = Path(exp_dir)
+    if exp_dir.is_file():
+        return exp_dir
+    if not exp_dir.is_dir():
+        raise ConfigError(f"experiment folder {str(exp_dir)!r} does not exist; create it with a params.json inside.")
+    for name in PARAMS_FILES:
+        if (exp_dir / name).is_file():
+            return exp_dir / name
+    raise ConfigError(f"no params.json or params.yaml in {str(exp_dir)!r}; write one (see README, 'Params file').")
+
+
+def read_params(path: Path) -> dict[str, Any]:
+    """Load a params file as a dict; a syntax error names the file and line."""
+    text = Path(path).read_text()
+    try:
+        raw = yaml.safe_load(text) if Path(path).suffix in (".yaml", ".yml") else json.loads(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as e:
+        raise ConfigError(f"{path}: not valid {'YAML' if Path(path).suffix != '.json' else 'JSON'}: {e}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(raw).__name__}.")
+    return raw
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides (values parsed as YAML: 3, 0.1, true, [1, 2], null)."""
+    out = json.loads(json.dumps(raw))  # deep copy of plain data
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} is not of the form section.key=value (e.g. train.epochs=5).")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is a value, not a section.")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def _field_names(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The valid key names at ``loc`` (for 'did you mean' hints)."""
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return []
+        ann = field.annotation
+        candidates = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not candidates:
+            return []
+        model = candidates[0]
+    return list(model.model_fields)
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        dotted = ".".join(str(p) for p in loc)
+        if e["type"] == "extra_forbidden":
+            valid = _field_names(Config, loc)
+            lines.append(f"unknown key {dotted!r}.{close_matches(str(loc[-1]), valid)}"
+                         f" Valid keys here: {', '.join(valid)}.")
+        else:
+            got = e.get("input")
+            got_text = f" (got {json.dumps(got, default=str)})" if not isinstance(got, dict) else ""
+            lines.append(f"{dotted}: {e['msg']}{got_text}.")
+    return f"{source}: " + " ".join(lines)
+
+
+def parse_config(raw: dict[str, Any], overrides: list[str] | None = None, *, source: str = "params") -> Config:
+    """Validate a params dict (new or legacy form) plus overrides into a :class:`Config`."""
+    if is_legacy(raw):
+        warnings.warn(f"{source} uses the legacy flat cs230 format; it was translated. "
+                      "Run `trainlab migrate` to write the new form.", UserWarning, stacklevel=2)
+        raw = translate_legacy(raw)
+    raw = apply_overrides(raw, overrides or [])
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_format_validation_error(e, source)) from None
+
+
+def load_config(exp_dir: Path, overrides: list[str] | None = None) -> Config:
+    """Read and validate the params file of an experiment folder."""
+    path = find_params_file(Path(exp_dir))
+    return parse_config(read_params(path), overrides, source=str(path))
+
+
+# --------------------------------------------------------------------------- the legacy cs230 format
+
+LEGACY_KEYS = {
+    "arch": "model.name", "n_clas": "model.num_classes", "ps": "model.dropout",
+    "batch_size": "data.batch_size", "bs_test": "data.eval_batch_size", "num_workers": "data.num_workers",
+    "learning_rate": "optim.lr", "wd": "optim.weight_decay",
+    "num_epochs": "train.epochs", "save_summary_steps": "train.log_every",
+    "div_factor": "schedule.div_factor", "pct_start": "schedule.pct_start",
+}
+LEGACY_ONLY = set(LEGACY_KEYS) | {"pretrain", "im_sz", "cuda", "scheduler", "early_stopping", "hyper_search"}
+
+
+def is_legacy(raw: dict[str, Any]) -> bool:
+    """A flat cs230-style params dict: no known section, some legacy key."""
+    sections = set(Config.model_fields)
+    return not (set(raw) & sections) and bool(set(raw) & LEGACY_ONLY)
+
+
+def translate_legacy(raw: dict[str, Any]) -> dict[str, Any]:
+    """Translate a legacy flat params dict into the sectioned form (see README, 'Legacy params')."""
+    unknown = set(raw) - LEGACY_ONLY
+    if unknown:
+        raise ConfigError(f"legacy params: unknown keys {sorted(unknown)}; known legacy keys: {sorted(LEGACY_ONLY)}.")
+    flat: dict[str, Any] = {"optim.name": "adam", "data.name": "folder"}
+    for key, value in raw.items():
+        if key in LEGACY_KEYS:
+            flat[LEGACY_KEYS[key]] = value
+    if "im_sz" in raw:
+        flat["data.image_size"] = [raw["im_sz"], raw["im_sz"]]
+    if "cuda" in raw:
+        flat["train.device"] = "auto" if raw["cuda"] else "cpu"
+    if raw.get("pretrain"):
+        warnings.warn("legacy 'pretrain: true' asked for downloaded ImageNet weights; nothing downloads here. "
+                      "Set model.pretrained to a local weights file.", UserWarning, stacklevel=3)
+    if "scheduler" in raw:
+        names = {"one_cycle": "one_cycle", "cosine_annealing": "cosine", None: "none", "none": "none"}
+        if raw["scheduler"] not in names:
+            raise ConfigError(f"legacy params: scheduler {raw['scheduler']!r}; allowed: one_cycle, cosine_annealing.")
+        flat["schedule.name"] = names[raw["scheduler"]]
+    es = raw.get("early_stopping")
+    if isinstance(es, dict) and es.get("monitor_metric") not in (False, None):
+        minimize = es.get("minimize", es.get("mode", "minimize") == "minimize")
+        flat["train.early_stopping"] = {
+            "monitor": f"valid.{es['monitor_metric']}", "mode": "min" if minimize else "max",
+            "patience": es.get("patience", 5), "min_delta": es.get("min_delta", 0.0),
+        }
+    if raw.get("hyper_search"):
+        space = {LEGACY_KEYS.get(k, k): v for k, v in raw["hyper_search"].items()}
+        flat["search"] = {"space": space, "sampler": "grid"}
+    nested: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        section, _, key = dotted.partition(".")
+        if key:
+            nested.setdefault(section, {})[key] = value
+        else:
+            nested[section] = value
+    return nested
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def config_to_dict(cfg: Config) -> dict[str, Any]:
+    """Plain JSON-ready dict of every setting."""
+    return cfg.model_dump(mode="json")
+
+
+def diff_configs(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config dicts."""
+    keys = sorted(set(old) | set(new))
+    changed = []
+    for k in keys:
+        a, b = old.get(k), new.get(k)
+        name = f"{prefix}{k}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed += diff_configs(a, b, name + ".")
+        elif a != b:
+            changed.append(name)
+    return changed

@@ -1,0 +1,93 @@
+"""Data: dataset sources, splits, batched augmentation and resumable loaders.
+
+Example:
+    >>> from trainlab.config import DataConfig
+    >>> from trainlab.data import data_from_config
+    >>> data = data_from_config(DataConfig(name="digits"), seed=0)
+    >>> data.num_classes, data.input_shape
+    (10, (1, 8, 8))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import DataError
+from .augment import BatchPipeline, channel_stats
+from .datasets import DATASETS, ArraySplit, FileSplit, RawData, Split, take
+from .loaders import BatchLoader, StreamLoader, TensorLoader
+from .splits import stratified_split
+
+__all__ = ["DATASETS", "DataBundle", "BatchLoader", "TensorLoader", "StreamLoader", "BatchPipeline",
+           "data_from_config", "stratified_split"]
+
+
+@dataclass
+class DataBundle:
+    train: BatchLoader
+    valid: BatchLoader
+    test: BatchLoader | None
+    class_names: list[str]
+    input_shape: tuple[int, int, int]  # (C, H, W)
+    mean: list[float]
+    std: list[float]
+    augmentation: str  # human-readable, saved in params.resolved.json
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def split(self, name: str) -> BatchLoader:
+        loader = {"train": self.train, "valid": self.valid, "test": self.test}.get(name)
+        if loader is None:
+            raise DataError(f"split {name!r} is not available; choose train, valid" + (", test." if self.test else "."))
+        return loader
+
+
+def _stats_sample(split: Split) -> torch.Tensor:
+    if isinstance(split, ArraySplit):
+        return split.images
+    n = min(len(split.targets), 2000)  # file-backed: estimate the statistics from a sample
+    return torch.stack([split.dataset[i][0] for i in range(n)])
+
+
+def data_from_config(cfg, *, seed: int, device: str | torch.device = "cpu", rank: int = 0,
+                     world_size: int = 1) -> DataBundle:
+    """Build the train/valid/test loaders described by a :class:`trainlab.config.DataConfig`."""
+    builder = DATASETS.get(cfg.name)
+    raw: RawData = builder(root=cfg.root, seed=seed, test_fraction=cfg.test_fraction, download=cfg.download,
+                           image_size=cfg.image_size, channels=cfg.channels, args=dict(cfg.args))
+    train, valid = raw.train, raw.valid
+    if valid is None:  # carve an exact stratified fraction of train; never the test split
+        keep, carved = stratified_split(train.targets, cfg.valid_fraction, seed=seed)
+        train, valid = take(train, keep), take(train, carved)
+    if cfg.max_train_samples and cfg.max_train_samples < len(train.targets):
+        keep, _ = stratified_split(train.targets, 1 - cfg.max_train_samples / len(train.targets), seed=seed)
+        train = take(train, keep)
+    if len(train.targets) == 0:
+        raise DataError(f"dataset {cfg.name!r} has no training samples.")
+    sample = _stats_sample(train)
+    mean, std = channel_stats(sample)
+    mean, std = cfg.mean or mean, cfg.std or std
+    if len(mean) != sample.shape[1] or len(std) != sample.shape[1]:
+        raise DataError(f"data.mean/std have {len(mean)}/{len(std)} values but the images have "
+                        f"{sample.shape[1]} channels.")
+    train_pipe = BatchPipeline(mean=mean, std=std, augment=cfg.augment, flip=raw.flip)
+    eval_pipe = BatchPipeline(mean=mean, std=std, augment="none")
+    common = dict(seed=seed, device=device, rank=rank, world_size=world_size)
+    eval_bs = cfg.eval_batch_size or cfg.batch_size
+
+    def loader(split: Split | None, *, is_train: bool) -> BatchLoader | None:
+        if split is None:
+            return None
+        kw = dict(batch_size=cfg.batch_size if is_train else eval_bs,
+                  pipeline=train_pipe if is_train else eval_pipe, train=is_train, **common)
+        if isinstance(split, ArraySplit):
+            return TensorLoader(split.images, split.targets, **kw)
+        return StreamLoader(split.dataset, split.targets, num_workers=cfg.num_workers, **kw)
+
+    return DataBundle(train=loader(train, is_train=True), valid=loader(valid, is_train=False),
+                      test=loader(raw.test, is_train=False), class_names=raw.class_names,
+                      input_shape=tuple(sample.shape[1:]), mean=mean, std=std,
+                      augmentation=train_pipe.describe())

@@ -1,0 +1,211 @@
+"""Image datasets read from ``<split>/<class>/<image>`` folders (the torchvision ImageFolder layout).
+
+:func:`trainlab.data.rejig.apply_rejig` writes this layout. Every image is decoded with PIL,
+converted to grayscale (``L``) or ``RGB`` and resized to one ``(H, W)``, so a batch stacks into a
+``uint8`` tensor ``(B, C, H, W)``; scaling to floats and augmentation belong to the transforms.
+
+Example:
+    >>> from pathlib import Path
+    >>> classes = find_classes(Path("faces_split/train"))                   # doctest: +SKIP
+    >>> ds = ImageFolderDataset(Path("faces_split/valid"), classes,
+    ...                         image_size=(48, 48), channels=1)            # doctest: +SKIP
+    >>> image, label = ds[0]                                                # doctest: +SKIP
+    >>> image.shape, image.dtype                                            # doctest: +SKIP
+    (torch.Size([1, 48, 48]), torch.uint8)
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import ConfigError, DataError
+from .rejig import IMAGE_EXTENSIONS
+
+log = logging.getLogger(__name__)
+
+_MODES = {1: "L", 3: "RGB"}
+
+
+def find_classes(split_dir: Path) -> list[str]:
+    """Sorted names of the class sub-folders of ``split_dir`` (hidden folders skipped).
+
+    Sorting the names gives the class indices, as torchvision's ``ImageFolder`` does; take them
+    from the training split and pass the same list to every split.
+
+    Raises:
+        DataError: ``split_dir`` is missing or holds no sub-folder.
+
+    Example:
+        >>> find_classes(Path("faces_split/train"))                         # doctest: +SKIP
+        ['happy', 'sad']
+    """
+    split_dir = Path(split_dir)
+    if not split_dir.is_dir():
+        raise DataError(f"image folder {split_dir} does not exist or is not a folder; pass a split folder "
+                        "such as data/train that holds one sub-folder per class.")
+    classes = sorted(e.name for e in os.scandir(split_dir) if e.is_dir() and not e.name.startswith("."))
+    if not classes:
+        raise DataError(f"image folder {split_dir} has no class sub-folders; put the images of each class "
+                        f"in {split_dir}/<class>/ (trainlab rejig builds this layout).")
+    return classes
+
+
+def read_image(path: Path, *, image_size: tuple[int, int], channels: int) -> torch.Tensor:
+    """Decode one image file to a ``uint8`` tensor ``(C, H, W)`` of the given size and channels.
+
+    Color images become grayscale with PIL's ``L`` conversion (ITU-R 601-2 luma); grayscale images
+    become ``RGB`` by repeating the channel; 16-bit grayscale is scaled to 8 bits. Images whose size
+    differs from ``image_size`` are resized with antialiased bilinear filtering (aspect ratio not kept).
+
+    Args:
+        path: the image file (any format PIL reads; animated files give their first frame).
+        image_size: ``(H, W)`` of the result.
+        channels: 1 (grayscale) or 3 (RGB).
+
+    Raises:
+        DataError: the file is missing, corrupt or not an image; the message names the file.
+
+    Example:
+        >>> read_image(Path("faces/a.png"), image_size=(48, 64), channels=3).shape  # doctest: +SKIP
+        torch.Size([3, 48, 64])
+    """
+    height, width = _check_size(image_size)
+    mode = _check_channels(channels)
+    try:
+        with Image.open(path) as img:
+            img.load()
+            img = _to_mode(img, mode)
+            if img.size != (width, height):  # PIL sizes are (W, H)
+                img = img.resize((width, height), resample=Image.Resampling.BILINEAR)
+            array = np.array(img, dtype=np.uint8)  # (H, W) or (H, W, 3), a writable copy
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        # PIL reports truncated or corrupt files as OSError or UnidentifiedImageError (an OSError),
+        # and some broken headers as ValueError or SyntaxError.
+        raise DataError(f"cannot read image {path}: {exc}. Replace or delete this file and run again.") from exc
+    tensor = torch.from_numpy(array)
+    if tensor.ndim == 2:
+        return tensor.unsqueeze(0)  # (1, H, W)
+    return tensor.permute(2, 0, 1).contiguous()  # (H, W, C) -> (C, H, W)
+
+
+class ImageFolderDataset(torch.utils.data.Dataset):
+    """The images of one split folder, as ``(uint8 tensor (C, H, W), class index)`` pairs.
+
+    ``split_dir`` holds one sub-folder per name of ``class_names`` (searched recursively, hidden
+    entries skipped); the label of a file is the index of its folder's name in ``class_names``.
+    Files are listed once, at construction, ordered by class index and then path; images are
+    decoded when an item is read, so a corrupt file raises only then.
+
+    Attributes:
+        class_names: the class names, index = label.
+        files: the image paths, in item order.
+        targets: the label of each file.
+
+    Raises:
+        DataError: ``split_dir`` missing, a class folder missing, a folder of a class not in
+            ``class_names``, or no image at all.
+        ConfigError: bad ``image_size`` or ``channels``.
+
+    Example:
+        >>> ds = ImageFolderDataset(Path("split/train"), ["cat", "dog"],
+        ...                         image_size=(32, 32), channels=3)        # doctest: +SKIP
+        >>> loader = torch.utils.data.DataLoader(ds, batch_size=64)         # doctest: +SKIP
+        >>> images, labels = next(iter(loader))  # (64, 3, 32, 32) uint8, (64,) int64  # doctest: +SKIP
+    """
+
+    def __init__(self, split_dir: Path, class_names: Sequence[str], *, image_size: tuple[int, int],
+                 channels: int) -> None:
+        self.split_dir = Path(split_dir)
+        self.class_names = list(class_names)
+        self.image_size = _check_size(image_size)
+        self.channels = channels
+        _check_channels(channels)
+        self._check_class_folders()
+
+        self.files: list[Path] = []
+        self.targets: list[int] = []
+        for label, name in enumerate(self.class_names):
+            found = _image_files(self.split_dir / name)
+            if not found:
+                log.warning("class folder %s holds no image", self.split_dir / name)
+            self.files += found
+            self.targets += [label] * len(found)
+        if not self.files:
+            raise DataError(f"image folder {self.split_dir} holds no image in its class folders "
+                            f"({', '.join(self.class_names)}; extensions {', '.join(IMAGE_EXTENSIONS)}). "
+                            "Check the path, or build the split with trainlab rejig.")
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image = read_image(self.files[index], image_size=self.image_size, channels=self.channels)
+        return image, self.targets[index]
+
+    def to_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode every image into memory: ``uint8 (N, C, H, W)`` images and ``int64 (N,)`` labels."""
+        images = torch.empty((len(self), self.channels, *self.image_size), dtype=torch.uint8)
+        for i, path in enumerate(self.files):
+            images[i] = read_image(path, image_size=self.image_size, channels=self.channels)
+        return images, torch.tensor(self.targets, dtype=torch.int64)
+
+    def _check_class_folders(self) -> None:
+        if len(set(self.class_names)) != len(self.class_names) or not self.class_names:
+            raise DataError(f"class_names must be a non-empty list of distinct names; got {self.class_names}. "
+                            "Pass find_classes(<train split folder>).")
+        on_disk = find_classes(self.split_dir)
+        missing = [c for c in self.class_names if c not in on_disk]
+        extra = [c for c in on_disk if c not in self.class_names]
+        if missing:
+            raise DataError(f"image folder {self.split_dir} has no folder for class(es) {missing}; every "
+                            f"split needs one folder per class ({self.class_names}). Create the folder "
+                            "(it may stay empty) or rebuild the split with trainlab rejig.")
+        if extra:
+            raise DataError(f"image folder {self.split_dir} has folder(s) {extra} for classes not in "
+                            f"{self.class_names}; remove them or take the class list from this split.")
+
+
+def _image_files(class_dir: Path) -> list[Path]:
+    """Image files under ``class_dir``, recursively, in sorted path order, hidden entries skipped."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(class_dir, followlinks=True):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(root) / f for f in files
+                  if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS]
+    return sorted(found)
+
+
+def _to_mode(img: Image.Image, mode: str) -> Image.Image:
+    """Convert to ``L`` or ``RGB``, scaling 16/32-bit integer and float grayscale to 0..255."""
+    if img.mode.startswith("I") or img.mode == "F":
+        # PIL's own conversion clips these to 255 instead of scaling; assume a 16-bit range for
+        # integers (16-bit PNG/TIFF decode as mode I or I;16) and 0..1 for floats.
+        scale = 255.0 if img.mode == "F" else 255.0 / 65535.0
+        array = np.asarray(img, dtype=np.float64) * scale
+        img = Image.fromarray(np.clip(np.rint(array), 0, 255).astype(np.uint8), mode="L")
+    if img.mode == mode:
+        return img
+    if img.mode in ("P", "PA", "LA") and mode == "RGB":
+        img = img.convert("RGBA")  # palette / alpha images go through RGBA; alpha is dropped below
+    return img.convert(mode)
+
+
+def _check_size(image_size: tuple[int, int]) -> tuple[int, int]:
+    ok = (isinstance(image_size, Sequence) and len(image_size) == 2
+          and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in image_size))
+    if not ok:
+        raise ConfigError(f"image_size must be two positive integers (height, width); got {image_size!r}. "
+                          "Use e.g. image_size=(48, 48).")
+    return int(image_size[0]), int(image_size[1])
+
+
+def _check_channels(channels: int) -> str:
+    if channels not in _MODES or isinstance(channels, bool):
+        raise ConfigError(f"channels must be 1 (grayscale) or 3 (RGB); got {channels!r}.")
+    return _MODES[channels]

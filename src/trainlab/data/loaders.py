@@ -1,0 +1,115 @@
+"""Loaders that yield (x, y) batches on the device, resumable mid-epoch and shardable across processes.
+
+The order of epoch ``e`` is a permutation drawn from a generator seeded with (seed, e), and each batch's
+augmentation from (seed, e, batch index): a loader can start at any batch of any epoch and produce
+exactly the batches an uninterrupted run would have produced. With ``world_size > 1`` each process
+takes every world_size-th index (training pads the permutation so all ranks get equal batch counts,
+as ``DistributedSampler`` does; evaluation does not pad, so synced metrics count every sample once).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from .augment import BatchPipeline
+
+
+def _mix(*parts: int) -> int:
+    """A deterministic 63-bit seed from several integers."""
+    h = 0x9E3779B97F4A7C15
+    for p in parts:
+        h = (h ^ (p + 0x9E3779B97F4A7C15 + (h << 6) + (h >> 2))) & 0x7FFFFFFFFFFFFFFF
+    return h
+
+
+class BatchLoader:
+    """Base: index order, sharding, resuming. Subclasses turn index batches into uint8 tensors."""
+
+    def __init__(self, targets: Tensor, *, batch_size: int, pipeline: BatchPipeline, train: bool, seed: int = 0,
+                 device: torch.device | str = "cpu", rank: int = 0, world_size: int = 1) -> None:
+        self.targets = targets.long()  # (N,), every sample of this split (all ranks)
+        self.batch_size, self.pipeline, self.train, self.seed = batch_size, pipeline, train, seed
+        self.device = torch.device(device)
+        self.rank, self.world_size = rank, world_size
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.targets)
+
+    def indices(self, epoch: int) -> Tensor:
+        """The sample indices this rank visits in ``epoch``, in order."""
+        n = self.num_samples
+        if self.train:
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(_mix(self.seed, epoch)))
+        else:
+            order = torch.arange(n)
+        if self.world_size == 1:
+            return order
+        if self.train:  # pad so every rank runs the same number of steps
+            total = math.ceil(n / self.world_size) * self.world_size
+            order = torch.cat([order, order[: total - n]])
+        return order[self.rank :: self.world_size]
+
+    def __len__(self) -> int:
+        n = len(self.indices(0)) if self.world_size > 1 else self.num_samples
+        return math.ceil(n / self.batch_size)
+
+    def batches(self, epoch: int = 0, start: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+        """Yield (x float (B, C, H, W) normalized, y long (B,)) for ``epoch``, from batch ``start`` on."""
+        order = self.indices(epoch)
+        index_batches = list(order.split(self.batch_size))[start:]
+        for i, (images, labels) in enumerate(self._fetch(index_batches), start=start):
+            gen = torch.Generator().manual_seed(_mix(self.seed, epoch, i, 1)) if self.train else None
+            x = images.to(self.device, non_blocking=True)
+            yield self.pipeline(x, gen), labels.to(self.device, non_blocking=True)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        return self.batches(0)
+
+    def _fetch(self, index_batches: list[Tensor]) -> Iterator[tuple[Tensor, Tensor]]:
+        raise NotImplementedError
+
+    def subset(self, indices: Tensor, *, train: bool | None = None) -> BatchLoader:
+        raise NotImplementedError
+
+
+class TensorLoader(BatchLoader):
+    """A split held in memory as uint8 (N, C, H, W); batches are gathered by indexing, no workers."""
+
+    def __init__(self, images: Tensor, targets: Tensor, **kwargs) -> None:
+        super().__init__(targets, **kwargs)
+        self.images = images
+
+    def _fetch(self, index_batches: list[Tensor]) -> Iterator[tuple[Tensor, Tensor]]:
+        for idx in index_batches:
+            yield self.images[idx], self.targets[idx]
+
+    def subset(self, indices: Tensor, *, train: bool | None = None) -> TensorLoader:
+        """A loader over some samples of this split (e.g. the classes Focus Learning trains on)."""
+        return TensorLoader(self.images[indices], self.targets[indices], batch_size=self.batch_size,
+                            pipeline=self.pipeline, train=self.train if train is None else train, seed=self.seed,
+                            device=self.device, rank=self.rank, world_size=self.world_size)
+
+
+class StreamLoader(BatchLoader):
+    """A split read from files by DataLoader workers (e.g. an image folder); same order and RNG rules."""
+
+    def __init__(self, dataset: Dataset, targets: Tensor, *, num_workers: int = 0, **kwargs) -> None:
+        super().__init__(targets, **kwargs)
+        self.dataset, self.num_workers = dataset, num_workers
+
+    def _fetch(self, index_batches: list[Tensor]) -> Iterator[tuple[Tensor, Tensor]]:
+        loader = DataLoader(self.dataset, batch_sampler=[b.tolist() for b in index_batches],
+                            num_workers=self.num_workers, pin_memory=self.device.type == "cuda")
+        for images, labels in loader:
+            yield images, torch.as_tensor(labels)
+
+    def subset(self, indices: Tensor, *, train: bool | None = None) -> StreamLoader:
+        return StreamLoader(torch.utils.data.Subset(self.dataset, indices.tolist()), self.targets[indices],
+                            num_workers=self.num_workers, batch_size=self.batch_size, pipeline=self.pipeline,
+                            train=self.train if train is None else train, seed=self.seed, device=self.device,
+                            rank=self.rank, world_size=self.world_size)

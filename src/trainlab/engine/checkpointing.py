@@ -1,0 +1,43 @@
+"""Writes checkpoints/last.pt every ``save_every`` epochs and best.pt when the monitored metric improves."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .callback import Callback
+from .checkpoint import atomic_write_text
+from .monitor import improved, monitored
+
+
+def _summary(logs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in logs.items() if k.startswith("valid.") or k in ("epoch", "step")}
+
+
+class Checkpoint(Callback):
+    order = 20  # after early stopping and schedules, so their updated state is saved
+
+    def __init__(self, exp_dir: Path, *, monitor: str = "valid.loss", mode: str = "min", save_every: int = 1) -> None:
+        self.exp_dir, self.monitor, self.mode, self.save_every = Path(exp_dir), monitor, mode, save_every
+        self.best: float | None = None
+
+    @property
+    def folder(self) -> Path:
+        return self.exp_dir / "checkpoints"
+
+    def on_epoch_end(self, learner) -> None:
+        value = monitored(learner.logs, self.monitor)
+        if value is not None:
+            atomic_write_text(self.exp_dir / "metrics_val_last.json", json.dumps(_summary(learner.logs), indent=1))
+            if improved(value, self.best, self.mode):
+                self.best = value
+                learner.save(self.folder / "best.pt")
+                atomic_write_text(self.exp_dir / "metrics_val_best.json", json.dumps(_summary(learner.logs), indent=1))
+        if learner.epoch % self.save_every == 0 or learner.epoch >= learner.epochs or learner.should_stop:
+            learner.save(self.folder / "last.pt")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best = state["best"]

@@ -1,0 +1,59 @@
+"""Stop when the monitored metric stops improving (Keras' EarlyStopping semantics, restore on by default)."""
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+from .callback import Callback
+from .monitor import improved, monitored
+
+log = logging.getLogger(__name__)
+
+
+class EarlyStopping(Callback):
+    """Stops after ``patience`` validated epochs without an improvement larger than ``min_delta``.
+
+    With ``restore_best`` the model gets the best epoch's weights back when fit ends.
+    """
+
+    order = 10
+
+    def __init__(self, *, monitor: str = "valid.loss", mode: str = "min", patience: int = 5,
+                 min_delta: float = 0.0, restore_best: bool = True) -> None:
+        self.monitor, self.mode, self.patience, self.min_delta = monitor, mode, patience, min_delta
+        self.restore_best = restore_best
+        self.best: float | None = None
+        self.best_epoch = 0
+        self.wait = 0
+        self.best_weights: dict | None = None
+
+    def on_fit_start(self, learner) -> None:
+        if learner.epoch == 0:  # a fresh run; a resumed one keeps its loaded state
+            self.best, self.best_epoch, self.wait, self.best_weights = None, 0, 0, None
+
+    def on_epoch_end(self, learner) -> None:
+        value = monitored(learner.logs, self.monitor)
+        if value is None:
+            return
+        if improved(value, self.best, self.mode, self.min_delta):
+            self.best, self.best_epoch, self.wait = value, learner.epoch, 0
+            if self.restore_best:
+                self.best_weights = copy.deepcopy({k: v.detach() for k, v in learner.model.state_dict().items()})
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                learner.should_stop = True
+                learner.stop_reason = (f"early stopping: {self.monitor} did not improve for {self.wait} "
+                                       f"epochs (best {self.best:.4g} at epoch {self.best_epoch})")
+
+    def on_fit_end(self, learner) -> None:
+        if self.restore_best and self.best_weights is not None and self.best_epoch != learner.epoch:
+            learner.model.load_state_dict(self.best_weights)
+            log.info("restored the weights of epoch %d (%s %.4g)", self.best_epoch, self.monitor, self.best)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]

@@ -1,0 +1,100 @@
+"""Config → Learner: the one adapter that turns a validated Config into library calls."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import Config, config_to_dict
+from ..data import data_from_config
+from ..errors import ConfigError, ModelError
+from .callback import Callback
+from .checkpoint import seed_everything
+from .checkpointing import Checkpoint
+from .early_stopping import EarlyStopping
+from .learner import Learner
+from .optim import build_optimizer, build_schedule
+from .reporting import HistoryWriter, LossWatch, PlotHistory, Progress, TensorBoard
+from .schedule import GradClip, LRSchedule
+from .task import ClassificationTask
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device is {name!r} but no CUDA device is available; use 'auto' or 'cpu'.")
+    return device
+
+
+def model_from_config(cfg: Config, *, num_classes: int, input_shape: tuple[int, ...]) -> torch.nn.Module:
+    """Build (and optionally load, freeze) the model described by ``cfg.model``."""
+    from ..models import build_model, freeze, load_pretrained
+
+    m = cfg.model
+    if m.num_classes is not None and m.num_classes != num_classes:
+        raise ModelError(f"model.num_classes is {m.num_classes} but the data has {num_classes} classes; "
+                         "remove model.num_classes or fix the data.")
+    model = build_model(m.name, num_classes=num_classes, in_channels=input_shape[0],
+                        input_size=tuple(input_shape[1:]), dropout=m.dropout, small_stem=m.small_stem, **m.args)
+    if m.pretrained:
+        skipped = load_pretrained(model, m.pretrained)
+        if skipped:
+            log.info("pretrained weights loaded; head re-initialised: %s", ", ".join(skipped))
+    freeze(model, m.freeze)
+    return model
+
+
+def default_callbacks(cfg: Config, exp_dir: Path | None, scheduler=None, interval: str | None = None) -> list[Callback]:
+    t = cfg.train
+    cbs: list[Callback] = [Progress(cfg.logging.progress, t.log_every), LossWatch()]
+    if scheduler is not None:
+        cbs.append(LRSchedule(scheduler, interval, monitor=cfg.schedule.monitor))
+    if t.grad_clip:
+        cbs.append(GradClip(t.grad_clip))
+    if t.early_stopping:
+        es = t.early_stopping
+        cbs.append(EarlyStopping(monitor=es.monitor, mode=es.mode, patience=es.patience,
+                                 min_delta=es.min_delta, restore_best=es.restore_best))
+    if exp_dir is not None:
+        cbs += [Checkpoint(exp_dir, monitor=t.monitor, mode=t.mode, save_every=t.save_every), HistoryWriter(exp_dir)]
+        if cfg.logging.tensorboard:
+            cbs.append(TensorBoard(Path(exp_dir) / "tensorboard", t.log_every))
+        if cfg.logging.plot:
+            cbs.append(PlotHistory(exp_dir))
+    return cbs
+
+
+def learner_from_config(cfg: Config, exp_dir: Path | None = None, *, callbacks: list[Callback] = (),
+                        overfit_batches: int = 0, default_callbacks_on: bool = True, **_: Any) -> Learner:
+    """Seed, build data, model, optimizer, schedule and callbacks; return a ready :class:`Learner`."""
+    from ..models import param_groups
+
+    t = cfg.train
+    if t.num_threads:
+        torch.set_num_threads(t.num_threads)
+    device = resolve_device(t.device)
+    if t.precision == "16" and device.type != "cuda":
+        raise ConfigError("train.precision 16 (float16) needs a CUDA device; use bf16 on CPU.")
+    seed_everything(t.seed)
+    data = data_from_config(cfg.data, seed=t.seed, device=device)
+    if overfit_batches:  # train and validate on the same few fixed batches: a model should reach ~100%
+        n = min(len(data.train.targets), overfit_batches * cfg.data.batch_size)
+        data.train = data.train.subset(torch.arange(n), train=False)
+        data.valid = data.train
+    seed_everything(t.seed)  # the model's init does not depend on how much randomness the data used
+    model = model_from_config(cfg, num_classes=data.num_classes, input_shape=data.input_shape)
+    groups = param_groups(model, cfg.optim.lrs, cfg.model.groups)
+    optimizer = build_optimizer(cfg.optim, groups)
+    scheduler, interval = build_schedule(cfg.schedule, optimizer, epochs=t.epochs,
+                                         steps_per_epoch=-(-len(data.train) // t.accumulate))
+    cbs = default_callbacks(cfg, exp_dir, scheduler, interval) if default_callbacks_on else []
+    return Learner(model, data, optimizer=optimizer, task=ClassificationTask(data.num_classes, t.label_smoothing),
+                   callbacks=[*cbs, *callbacks], device=device, precision=t.precision, accumulate=t.accumulate,
+                   eval_every=t.eval_every, channels_last=cfg.model.channels_last, config=config_to_dict(cfg),
+                   exp_dir=exp_dir)

@@ -1,0 +1,244 @@
+"""The Learner: the agent that owns a training session (model, data, optimizer, state, callbacks).
+
+Example:
+    >>> import torch
+    >>> from trainlab.config import DataConfig
+    >>> from trainlab.data import data_from_config
+    >>> from trainlab.engine import Learner
+    >>> data = data_from_config(DataConfig(name="synthetic", batch_size=32), seed=0)
+    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(256, 4))
+    >>> learner = Learner(model, data, optimizer=torch.optim.Adam(model.parameters(), 1e-2))
+    >>> learner.fit(2).epoch
+    2
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..data import BatchLoader, DataBundle
+from ..errors import TrainingError
+from .callback import Callback, CallbackList
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .history import History
+from .task import ClassificationTask, Task
+
+
+def flatten_metrics(prefix: str, metrics: dict[str, Any]) -> dict[str, Any]:
+    """{"loss": .., "per_class": {"accuracy": [..]}} -> {"valid.loss": .., "valid.per_class.accuracy": [..]}."""
+    out: dict[str, Any] = {}
+    for k, v in metrics.items():
+        if isinstance(v, dict):
+            out.update(flatten_metrics(f"{prefix}.{k}", v))
+        else:
+            out[f"{prefix}.{k}"] = v
+    return out
+
+
+class Learner:
+    """Trains, evaluates, predicts, saves and resumes one model on one :class:`DataBundle`.
+
+    State a callback may read or change: ``epoch`` (epochs completed), ``batch_idx`` (batches done in the
+    current epoch), ``step`` (optimizer steps), ``logs`` (this epoch's metrics), ``history``, ``loss``
+    (last batch loss, a tensor), ``should_stop``, ``optimizer``, ``model``.
+    """
+
+    def __init__(self, model: nn.Module, data: DataBundle, *, optimizer: torch.optim.Optimizer,
+                 task: Task | None = None, callbacks: Iterable[Callback] = (), device: str | torch.device = "cpu",
+                 precision: str = "32", accumulate: int = 1, eval_every: int = 1, channels_last: bool = False,
+                 config: dict[str, Any] | None = None, exp_dir: Path | None = None) -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.data, self.optimizer = data, optimizer
+        self.task = task or ClassificationTask(data.num_classes)
+        self.callbacks = CallbackList(list(callbacks))
+        self.precision, self.accumulate, self.eval_every = precision, accumulate, eval_every
+        self.channels_last = channels_last
+        self.config, self.exp_dir = config or {}, Path(exp_dir) if exp_dir else None
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "16")
+        self.epoch = self.batch_idx = self.step = 0
+        self.epochs = 0
+        self.history = History(class_names=data.class_names)
+        self.logs: dict[str, Any] = {}
+        self.should_stop, self.stop_reason = False, ""
+        self.loss: Tensor | None = None
+        self.did_step = False
+        self._first_bad = torch.full((), -1, dtype=torch.long, device=self.device)  # first non-finite step
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self, epochs: int) -> Learner:
+        """Train until ``epochs`` epochs are complete (counting epochs already done when resumed)."""
+        self.epochs, self.should_stop = epochs, False
+        if not any(p.requires_grad for p in self.model.parameters()):
+            raise TrainingError("the model has no trainable parameters (every parameter is frozen); "
+                                "change model.freeze.")
+        self.callbacks("on_fit_start", self)
+        try:
+            while self.epoch < self.epochs and not self.should_stop:
+                self._train_epoch()
+                if self.should_stop and self.batch_idx:  # interrupted mid-epoch (e.g. SIGTERM)
+                    break
+                if (self.epoch + 1) % self.eval_every == 0 or self.epoch + 1 == self.epochs:
+                    self.logs.update(flatten_metrics("valid", self.evaluate("valid")))
+                    self.callbacks("on_validation_end", self)
+                self.epoch, self.batch_idx = self.epoch + 1, 0
+                self.logs.update(epoch=self.epoch, step=self.step, time=time.perf_counter() - self._epoch_start)
+                self.history.append({k: v for k, v in self.logs.items() if not k.endswith("confusion_matrix")})
+                self.callbacks("on_epoch_end", self)
+        finally:
+            self.callbacks("on_fit_end", self)
+        return self
+
+    def _train_epoch(self) -> None:
+        self.model.train()
+        self.logs, self._epoch_start, self.data_time = {}, time.perf_counter(), 0.0
+        self.train_metrics = self.task.metrics().to(self.device)
+        self.batches_per_epoch = len(self.data.train)
+        self.callbacks("on_epoch_start", self)
+        for x, y in self._timed(self.data.train.batches(self.epoch, start=self.batch_idx)):
+            self.train_step(x, y)
+            if self.should_stop:
+                break
+        self.check_finite()
+        self.logs.update(flatten_metrics("train", self.train_metrics.compute()))
+        self.logs["lr"] = self.optimizer.param_groups[0]["lr"]
+        self.logs["data_time"] = self.data_time
+
+    def train_step(self, x: Tensor, y: Tensor) -> None:
+        """Forward, backward and (every ``accumulate`` batches) an optimizer step on one batch."""
+        self.callbacks("on_batch_start", self)
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with self.autocast():
+            out = self.model(x)
+            per_sample = self.task.loss(out, y)  # (B,)
+        loss = per_sample.mean()
+        step = self.step  # optimizer steps completed before this batch
+        self.scaler.scale(loss / self.accumulate).backward()
+        self.batch_idx += 1
+        self.did_step = self.batch_idx % self.accumulate == 0 or self.batch_idx == self.batches_per_epoch
+        if self.did_step:
+            self.scaler.unscale_(self.optimizer)
+            self.callbacks("on_after_backward", self)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.step += 1
+        self.loss = loss.detach()
+        bad = (self._first_bad < 0) & ~torch.isfinite(self.loss)
+        self._first_bad = torch.where(bad, step, self._first_bad)  # no host sync
+        self.train_metrics.update(out.detach().float(), y, per_sample.detach().float())
+        self.callbacks("on_batch_end", self)
+
+    def _timed(self, batches: Iterator[tuple[Tensor, Tensor]]) -> Iterator[tuple[Tensor, Tensor]]:
+        """Yield batches, adding the time spent waiting for each to ``self.data_time``."""
+        while True:
+            t0 = time.perf_counter()
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            self.data_time += time.perf_counter() - t0
+            yield batch
+
+    def check_finite(self) -> None:
+        """Raise TrainingError if any loss so far was NaN or infinite (one host sync)."""
+        bad_step = int(self._first_bad)
+        if bad_step >= 0:
+            raise TrainingError(f"the training loss became NaN or infinite at step {bad_step} (epoch {self.epoch + 1}, counting optimizer steps from 0);"
+                                " the last good checkpoint is kept. Lower optim.lr, set train.grad_clip, or check"
+                                " the data for bad values.")
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def evaluate(self, split: str | BatchLoader = "valid") -> dict[str, Any]:
+        """Metrics of the current model on a split ("train", "valid", "test") or any loader."""
+        loader = self.data.split(split) if isinstance(split, str) else split
+        was_training = self.model.training
+        self.model.eval()
+        metrics = self.task.metrics().to(self.device)
+        for x, y in loader.batches(0):
+            with self.autocast():
+                out = self.model(x)
+                per_sample = self.task.loss(out, y)
+            metrics.update(out.float(), y, per_sample.float())
+        self.model.train(was_training)
+        return metrics.compute()
+
+    @torch.no_grad()
+    def predict(self, inputs: Tensor | str | BatchLoader) -> Tensor:
+        """Model outputs (e.g. logits) for a tensor of normalized inputs, a split name or a loader."""
+        self.model.eval()
+        if isinstance(inputs, Tensor):
+            with self.autocast():
+                return self.model(inputs.to(self.device)).float()
+        loader = self.data.split(inputs) if isinstance(inputs, str) else inputs
+        outs = []
+        for x, _ in loader.batches(0):
+            with self.autocast():
+                outs.append(self.model(x).float())
+        return torch.cat(outs)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume exactly; plain data and tensors only (weights_only-loadable)."""
+        from .. import __version__
+
+        return {
+            "format": 1, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(), "epoch": self.epoch, "batch_idx": self.batch_idx,
+            "step": self.step, "rng": rng_state(), "history": self.history.rows,
+            "class_names": list(self.data.class_names), "callbacks": self.callbacks.state_dict(),
+            "config": self.config, "versions": {"torch": str(torch.__version__), "trainlab": __version__},
+        }
+
+    def load_state_dict(self, state: dict[str, Any], *, weights_only: bool = False) -> None:
+        """Restore a checkpoint's state (``weights_only=True``: the model weights alone)."""
+        self.model.load_state_dict(state["model"])
+        if weights_only:
+            return
+        self.optimizer.load_state_dict(state["optimizer"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.batch_idx, self.step = state["epoch"], state["batch_idx"], state["step"]
+        self.history = History(state["history"], state.get("class_names"))
+        self.callbacks.load_state_dict(state.get("callbacks", {}))
+        set_rng_state(state["rng"])
+
+    def save(self, path: Path) -> None:
+        save_checkpoint(self.state_dict(), path)
+
+    def load(self, path: Path, *, weights_only: bool = False) -> Learner:
+        self.load_state_dict(load_checkpoint(path, map_location=self.device), weights_only=weights_only)
+        return self
+
+    @classmethod
+    def from_config(cls, cfg, exp_dir: Path | None = None, **kwargs: Any) -> Learner:
+        """Wire data, model, optimizer, schedule and default callbacks from a :class:`Config`."""
+        from .factory import learner_from_config
+
+        return learner_from_config(cfg, exp_dir, **kwargs)
+
+    @classmethod
+    def from_checkpoint(cls, path: Path, exp_dir: Path | None = None, **kwargs: Any) -> Learner:
+        """Rebuild a Learner from the config stored in a checkpoint and restore its full state."""
+        from ..config import parse_config
+
+        state = load_checkpoint(path)
+        learner = cls.from_config(parse_config(state["config"], source=str(path)), exp_dir, **kwargs)
+        learner.load_state_dict(state)
+        return learner

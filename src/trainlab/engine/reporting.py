@@ -1,0 +1,136 @@
+"""Callbacks that report a run: progress, history files, TensorBoard, the training plot, loss sanity."""
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import warnings
+from pathlib import Path
+
+from .callback import Callback
+from .checkpoint import atomic_write_text
+
+log = logging.getLogger("trainlab")
+
+
+def epoch_line(learner) -> str:
+    """'epoch 3/10  train loss 0.312 acc 0.904 | valid loss 0.289 acc 0.913 | lr 1.0e-03 | 2.1s (data 0.2s)'."""
+    logs = learner.logs
+    parts = [f"epoch {learner.epoch}/{learner.epochs}"]
+    for split in ("train", "valid"):
+        if f"{split}.loss" in logs:
+            text = f"{split} loss {logs[f'{split}.loss']:.4f}"
+            if f"{split}.accuracy" in logs:
+                text += f" acc {logs[f'{split}.accuracy']:.4f}"
+            parts.append(text)
+    parts.append(f"lr {logs.get('lr', float('nan')):.2e}")
+    parts.append(f"{logs.get('time', 0):.1f}s (data {logs.get('data_time', 0):.1f}s)")
+    return " | ".join(parts)
+
+
+class Progress(Callback):
+    """A tqdm bar per epoch on a terminal; otherwise one log line per epoch (CI logs stay short)."""
+
+    order = 30
+
+    def __init__(self, mode: str = "auto", log_every: int = 50) -> None:
+        self.bar_mode = mode == "bar" or (mode == "auto" and sys.stderr.isatty())
+        self.silent = mode == "none"
+        self.log_every = log_every
+        self.bar = None
+
+    def on_epoch_start(self, learner) -> None:
+        if self.bar_mode:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=learner.batches_per_epoch, initial=learner.batch_idx, leave=False,
+                            desc=f"epoch {learner.epoch + 1}/{learner.epochs}", dynamic_ncols=True)
+
+    def on_batch_end(self, learner) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            if learner.batch_idx % self.log_every == 0:  # the only per-step sync, every log_every steps
+                self.bar.set_postfix(loss=f"{float(learner.loss):.4f}")
+
+    def on_epoch_end(self, learner) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        if not self.silent:
+            log.info(epoch_line(learner))
+
+    def on_fit_end(self, learner) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if learner.stop_reason and not self.silent:
+            log.info(learner.stop_reason)
+
+
+class HistoryWriter(Callback):
+    """history.json and history.csv in the experiment folder, rewritten atomically each epoch."""
+
+    order = 25
+
+    def __init__(self, exp_dir: Path) -> None:
+        self.exp_dir = Path(exp_dir)
+
+    def on_epoch_end(self, learner) -> None:
+        atomic_write_text(self.exp_dir / "history.json", learner.history.to_json())
+        atomic_write_text(self.exp_dir / "history.csv", learner.history.to_csv())
+
+
+class PlotHistory(Callback):
+    """training_history.png at the end of fit (loss, metrics, lr, per-class accuracy)."""
+
+    order = 40
+
+    def __init__(self, exp_dir: Path) -> None:
+        self.exp_dir = Path(exp_dir)
+
+    def on_fit_end(self, learner) -> None:
+        if len(learner.history):
+            from ..plots import plot_history
+
+            plot_history(learner.history, self.exp_dir / "training_history.png")
+
+
+class TensorBoard(Callback):
+    """Scalars per epoch (and the training loss every ``log_every`` steps) under EXP/tensorboard/."""
+
+    order = 35
+
+    def __init__(self, log_dir: Path, log_every: int = 50) -> None:
+        self.log_dir, self.log_every, self.writer = Path(log_dir), log_every, None
+
+    def on_fit_start(self, learner) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(self.log_dir), purge_step=learner.step or None)
+
+    def on_batch_end(self, learner) -> None:
+        if learner.did_step and learner.step % self.log_every == 0:
+            self.writer.add_scalar("train/loss_step", float(learner.loss), learner.step)
+
+    def on_epoch_end(self, learner) -> None:
+        for key, value in learner.logs.items():
+            if isinstance(value, float | int) and key not in ("epoch",):
+                self.writer.add_scalar(key.replace(".", "/", 1), value, learner.epoch)
+            elif key.endswith("per_class.accuracy"):
+                names = learner.data.class_names
+                self.writer.add_scalars(key.replace(".", "/"), dict(zip(names, value)), learner.epoch)
+        self.writer.flush()
+
+    def on_fit_end(self, learner) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class LossWatch(Callback):
+    """Warns when the training loss is exactly the same two epochs in a row (nothing is learning)."""
+
+    def on_epoch_end(self, learner) -> None:
+        losses = learner.history.values("train.loss")
+        # relative 1e-9: the same per-sample losses summed in another order are still "exactly" constant
+        if len(losses) >= 2 and math.isclose(losses[-1], losses[-2], rel_tol=1e-9, abs_tol=0.0):
+            warnings.warn(f"the training loss has been exactly {losses[-1]:.6g} for 2 epochs: is the learning "
+                          "rate 0, every parameter frozen, or the data constant?", RuntimeWarning, stacklevel=2)

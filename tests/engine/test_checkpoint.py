@@ -1,0 +1,49 @@
+import os
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from trainlab.engine.checkpoint import (atomic_write_text, load_checkpoint, rng_state, save_checkpoint,
+                                        set_rng_state)
+from trainlab.errors import CheckpointError
+
+
+def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    save_checkpoint({"model": {"w": torch.ones(2)}}, path)
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        save_checkpoint({"model": {"w": torch.zeros(2)}}, path)
+    monkeypatch.undo()
+    assert torch.equal(load_checkpoint(path)["model"]["w"], torch.ones(2))
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_corrupt_missing_and_foreign_files(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "none.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        load_checkpoint(bad)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.ones(1)}, foreign)
+    with pytest.raises(CheckpointError, match="not a trainlab checkpoint"):
+        load_checkpoint(foreign)
+    atomic_write_text(tmp_path / "x.json", "{}")
+    assert (tmp_path / "x.json").read_text() == "{}"
+
+
+def test_rng_state_roundtrip_through_weights_only_file(tmp_path):
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    save_checkpoint({"model": {}, "rng": rng_state()}, tmp_path / "c.pt")
+    expected = (random.random(), float(np.random.rand()), float(torch.rand(1)))
+    random.seed(9), np.random.seed(9), torch.manual_seed(9)
+    set_rng_state(load_checkpoint(tmp_path / "c.pt")["rng"])
+    assert (random.random(), float(np.random.rand()), float(torch.rand(1))) == expected
