@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/trainlab train experiments/digits-cnn
+	$(BIN)/trainlab train experiments/digits-cnn --restart
 	$(BIN)/trainlab evaluate experiments/digits-cnn --split test
 
 test: $(STAMP)

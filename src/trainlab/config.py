@@ -111,6 +111,9 @@ class TrainConfig(Section):
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     eval_every: int = Field(1, gt=0)  # epochs
     save_every: int = Field(1, gt=0)  # epochs between last.pt writes
+    save_every_steps: int | None = Field(None, gt=0)  # also write last.pt every N optimizer steps
+    sync_batchnorm: bool = False  # with several processes: BatchNorm statistics over the global batch
+    skip_nonfinite: bool = False  # skip batches whose loss is NaN/inf (one host sync per step) instead of stopping
     log_every: int = Field(50, gt=0)  # steps between progress updates
     num_threads: int | None = Field(None, gt=0)
     monitor: str = "valid.loss"  # decides best.pt

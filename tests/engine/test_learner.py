@@ -83,3 +83,70 @@ def test_evaluate_unknown_split():
     learner.data.test = None
     with pytest.raises(Exception, match="split 'test' is not available"):
         learner.evaluate("test")
+
+
+class NaNOnce(torch.nn.Module):
+    """Makes the output NaN on the ``at``-th training call only."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at, self.calls = at, 0
+
+    def forward(self, x):
+        if self.training:
+            self.calls += 1
+            if self.calls == self.at:
+                return x * float("nan")
+        return x
+
+
+def test_skip_nonfinite_counts_and_continues():
+    learner = tiny_learner(skip_nonfinite=True)
+    learner.model.append(NaNOnce(at=4))
+    learner.fit(2)
+    assert learner.skipped_batches == 1 and learner.history.rows[-1]["skipped_batches"] == 1
+    assert all(torch.isfinite(p).all() for p in learner.model.parameters())
+    assert learner.step == 2 * len(learner.data.train) - 1
+
+
+def test_mid_epoch_checkpoint_resumes_weights_and_history(tmp_path):
+    straight = tiny_learner(dropout=0.2).fit(2)
+
+    class Crash(Callback):
+        order = 50  # after the checkpoint callback saved this step
+
+        def on_batch_end(self, learner):
+            if learner.step == 8:
+                raise RuntimeError("simulated crash")
+
+    with pytest.raises(RuntimeError):
+        tiny_learner(dropout=0.2, callbacks=[Checkpoint(tmp_path, save_every_steps=4), Crash()]).fit(2)
+    resumed = tiny_learner(dropout=0.2).load(tmp_path / "checkpoints" / "last.pt")
+    assert (resumed.epoch, resumed.batch_idx, resumed.step) == (1, 2, 8)
+    resumed.fit(2)
+    for k, v in weights(straight).items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+    for a, b in zip(straight.history.rows, resumed.history.rows):
+        assert a["train.loss"] == b["train.loss"] and a["valid.per_class.loss"] == b["valid.per_class.loss"]
+
+
+def test_sigterm_finishes_the_step_and_saves(tmp_path):
+    import os
+    import signal
+
+    from trainlab.engine.signals import GracefulStop
+
+    class SendTerm(Callback):
+        def on_batch_end(self, learner):
+            if learner.epoch == 1 and learner.batch_idx == 2:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    stopper = GracefulStop()
+    learner = tiny_learner(callbacks=[stopper, SendTerm(), Checkpoint(tmp_path)]).fit(3)
+    assert stopper.received == signal.SIGTERM and "resume with --resume" in learner.stop_reason
+    assert (learner.epoch, learner.batch_idx) == (1, 2)
+    from trainlab.engine.checkpoint import load_checkpoint
+
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert (state["epoch"], state["batch_idx"]) == (1, 2)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +24,22 @@ def add_set(parser: argparse.ArgumentParser) -> None:
                         help="override a setting, e.g. --set train.epochs=5 (repeatable)")
 
 
-def log_to_file(path: Path) -> None:
-    """Also send everything the run logs to ``path`` (appending, with timestamps)."""
+@contextlib.contextmanager
+def log_to_file(path: Path) -> Iterator[None]:
+    """While inside, also send everything trainlab logs (and warnings) to ``path``, appending, with timestamps."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path)
+    handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(handler)
-    logging.captureWarnings(True)
+    loggers = [logging.getLogger("trainlab"), logging.getLogger("py.warnings")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+        handler.close()
 
 
 def git_commit(folder: Path) -> str | None:

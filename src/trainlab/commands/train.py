@@ -4,12 +4,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 from ..config import config_to_dict, diff_configs, load_config, parse_config
 from ..engine import Learner
+from ..engine.signals import GracefulStop
 from ..engine.checkpoint import atomic_write_text, load_checkpoint
 from ..errors import CheckpointError, ConfigError
 from .common import add_set, format_metrics, log_to_file, write_resolved
@@ -29,6 +33,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
     mode.add_argument("--restart", action="store_true",
                       help="start over; the previous run's files are moved to EXP/archive/<time>/")
     p.add_argument("--force", action="store_true", help="with --resume: accept params that changed")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="train with N processes (DistributedDataParallel via torchrun; gloo on CPU, nccl on CUDA)")
     p.add_argument("--overfit-batches", type=int, default=0, metavar="N",
                    help="train and validate on the same N batches (a debugging aid: expect ~100%% accuracy)")
     p.set_defaults(func=train)
@@ -54,27 +60,58 @@ def archive_previous_run(exp: Path) -> Path | None:
     return dest
 
 
+def launch_torchrun(args: argparse.Namespace, argv: list[str]) -> int:
+    """Re-run this command under torchrun with --nproc processes on this machine."""
+    if args.nproc < 1:
+        raise ConfigError(f"--nproc must be >= 1, got {args.nproc}.")
+    rest, skip = [], False
+    for a in argv:  # drop --nproc N / --nproc=N, keep everything else
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            rest.append(a)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+           "-m", "trainlab", *rest]
+    return subprocess.call(cmd)
+
+
 def train(args: argparse.Namespace) -> int:
+    if args.nproc != 1 and "WORLD_SIZE" not in os.environ:
+        return launch_torchrun(args, sys.argv[1:])
     exp: Path = args.exp
     cfg = load_config(exp, args.overrides)
+    main_process = int(os.environ.get("RANK", "0")) == 0
     last = exp / "checkpoints" / "last.pt"
+    state = None
     if args.resume:
         state = load_checkpoint(last)
         changed = diff_configs(state["config"], config_to_dict(cfg))
         if changed and not args.force:
             raise ConfigError(f"params changed since {last}: {', '.join(changed)}. Restore them, or pass --force "
                               "to resume with the new values.")
-    elif last.exists() or (exp / "history.json").exists():
+    elif main_process and (last.exists() or (exp / "history.json").exists()):
         if not args.restart:
             raise ConfigError(f"{exp} already holds a run; pass --resume to continue it or --restart to start over "
                               "(the old files are moved to EXP/archive/).")
         moved = archive_previous_run(exp)
         log.info("previous run moved to %s", moved)
-    log_to_file(exp / "train.log")
-    learner = Learner.from_config(cfg, exp, overfit_batches=args.overfit_batches)
-    write_resolved(exp, cfg, augmentation=learner.data.augmentation,
-                   extra={"resumed": bool(args.resume), "overfit_batches": args.overfit_batches})
-    if args.resume:
+    if not main_process:  # other ranks write nothing
+        return _train(args, cfg, state, main_process=False)
+    with log_to_file(exp / "train.log"):
+        return _train(args, cfg, state)
+
+
+def _train(args: argparse.Namespace, cfg, state: dict | None, main_process: bool = True) -> int:
+    exp: Path = args.exp
+    stopper = GracefulStop()
+    learner = Learner.from_config(cfg, exp, overfit_batches=args.overfit_batches, callbacks=[stopper])
+    if main_process:
+        write_resolved(exp, cfg, augmentation=learner.data.augmentation,
+                       extra={"resumed": bool(args.resume), "overfit_batches": args.overfit_batches,
+                              "world_size": int(os.environ.get("WORLD_SIZE", "1"))})
+    if state is not None:
         learner.load_state_dict(state)
         log.info("resuming %s at epoch %d, batch %d", exp, learner.epoch, learner.batch_idx)
     n_params = sum(p.numel() for p in learner.model.parameters())
@@ -82,6 +119,11 @@ def train(args: argparse.Namespace) -> int:
              f"{n_params:,}", cfg.data.name, learner.data.train.num_samples, learner.data.valid.num_samples,
              learner.device)
     learner.fit(cfg.train.epochs)
+    if not main_process:
+        return 0
+    if stopper.received is not None:
+        print(f"{learner.stop_reason}: trainlab train {exp} --resume", file=sys.stderr)
+        return 128 + stopper.received
     if len(learner.history):
         best = learner.history.best(cfg.train.monitor, cfg.train.mode)
         print(f"done: {learner.epoch} epochs; best {cfg.train.monitor} {best[cfg.train.monitor]:.4f} at epoch "

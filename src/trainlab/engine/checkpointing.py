@@ -17,13 +17,26 @@ def _summary(logs: dict[str, Any]) -> dict[str, Any]:
 class Checkpoint(Callback):
     order = 20  # after early stopping and schedules, so their updated state is saved
 
-    def __init__(self, exp_dir: Path, *, monitor: str = "valid.loss", mode: str = "min", save_every: int = 1) -> None:
+    def __init__(self, exp_dir: Path, *, monitor: str = "valid.loss", mode: str = "min", save_every: int = 1,
+                 save_every_steps: int | None = None) -> None:
         self.exp_dir, self.monitor, self.mode, self.save_every = Path(exp_dir), monitor, mode, save_every
+        self.save_every_steps = save_every_steps
         self.best: float | None = None
 
     @property
     def folder(self) -> Path:
         return self.exp_dir / "checkpoints"
+
+    def on_batch_end(self, learner) -> None:
+        if (self.save_every_steps and learner.did_step and learner.step % self.save_every_steps == 0
+                and learner.batch_idx < learner.batches_per_epoch):  # the epoch's end saves on its own
+            learner.check_finite()  # never save weights a NaN already reached
+            learner.save(self.folder / "last.pt")
+
+    def on_fit_end(self, learner) -> None:
+        if learner.should_stop and learner.batch_idx and not learner.failed:  # stopped mid-epoch (a signal)
+            learner.check_finite()
+            learner.save(self.folder / "last.pt")
 
     def on_epoch_end(self, learner) -> None:
         value = monitored(learner.logs, self.monitor)

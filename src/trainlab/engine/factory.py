@@ -13,6 +13,7 @@ from ..errors import ConfigError, ModelError
 from .callback import Callback
 from .checkpoint import seed_everything
 from .checkpointing import Checkpoint
+from .distributed import init_distributed
 from .early_stopping import EarlyStopping
 from .learner import Learner
 from .optim import build_optimizer, build_schedule
@@ -38,7 +39,7 @@ def model_from_config(cfg: Config, *, num_classes: int, input_shape: tuple[int, 
 
     m = cfg.model
     if m.num_classes is not None and m.num_classes != num_classes:
-        raise ModelError(f"model.num_classes is {m.num_classes} but the data has {num_classes} classes; "
+        raise ModelError(f"class count mismatch: model.num_classes is {m.num_classes} but the data has {num_classes} classes; "
                          "remove model.num_classes or fix the data.")
     model = build_model(m.name, num_classes=num_classes, in_channels=input_shape[0],
                         input_size=tuple(input_shape[1:]), dropout=m.dropout, small_stem=m.small_stem, **m.args)
@@ -62,7 +63,8 @@ def default_callbacks(cfg: Config, exp_dir: Path | None, scheduler=None, interva
         cbs.append(EarlyStopping(monitor=es.monitor, mode=es.mode, patience=es.patience,
                                  min_delta=es.min_delta, restore_best=es.restore_best))
     if exp_dir is not None:
-        cbs += [Checkpoint(exp_dir, monitor=t.monitor, mode=t.mode, save_every=t.save_every), HistoryWriter(exp_dir)]
+        cbs += [Checkpoint(exp_dir, monitor=t.monitor, mode=t.mode, save_every=t.save_every,
+                           save_every_steps=t.save_every_steps), HistoryWriter(exp_dir)]
         if cfg.logging.tensorboard:
             cbs.append(TensorBoard(Path(exp_dir) / "tensorboard", t.log_every))
         if cfg.logging.plot:
@@ -81,8 +83,13 @@ def learner_from_config(cfg: Config, exp_dir: Path | None = None, *, callbacks: 
     device = resolve_device(t.device)
     if t.precision == "16" and device.type != "cuda":
         raise ConfigError("train.precision 16 (float16) needs a CUDA device; use bf16 on CPU.")
+    dist = init_distributed(device)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+    if not dist.is_main:
+        exp_dir = None  # only rank 0 writes files and shows progress
     seed_everything(t.seed)
-    data = data_from_config(cfg.data, seed=t.seed, device=device)
+    data = data_from_config(cfg.data, seed=t.seed, device=device, rank=dist.rank, world_size=dist.world_size)
     if overfit_batches:  # train and validate on the same few fixed batches: a model should reach ~100%
         n = min(len(data.train.targets), overfit_batches * cfg.data.batch_size)
         data.train = data.train.subset(torch.arange(n), train=False)
@@ -94,7 +101,11 @@ def learner_from_config(cfg: Config, exp_dir: Path | None = None, *, callbacks: 
     scheduler, interval = build_schedule(cfg.schedule, optimizer, epochs=t.epochs,
                                          steps_per_epoch=-(-len(data.train) // t.accumulate))
     cbs = default_callbacks(cfg, exp_dir, scheduler, interval) if default_callbacks_on else []
+    if not dist.is_main:
+        cbs = [cb for cb in cbs if not isinstance(cb, Progress)]
     return Learner(model, data, optimizer=optimizer, task=ClassificationTask(data.num_classes, t.label_smoothing),
                    callbacks=[*cbs, *callbacks], device=device, precision=t.precision, accumulate=t.accumulate,
-                   eval_every=t.eval_every, channels_last=cfg.model.channels_last, config=config_to_dict(cfg),
+                   eval_every=t.eval_every, channels_last=cfg.model.channels_last, skip_nonfinite=t.skip_nonfinite,
+                   distributed=dist.enabled, sync_batchnorm=t.sync_batchnorm,
+                   config=config_to_dict(cfg),
                    exp_dir=exp_dir)

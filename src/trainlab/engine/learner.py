@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -26,8 +27,11 @@ from ..data import BatchLoader, DataBundle
 from ..errors import TrainingError
 from .callback import Callback, CallbackList
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .distributed import broadcast_buffers
 from .history import History
 from .task import ClassificationTask, Task
+
+log = logging.getLogger(__name__)
 
 
 def flatten_metrics(prefix: str, metrics: dict[str, Any]) -> dict[str, Any]:
@@ -52,23 +56,30 @@ class Learner:
     def __init__(self, model: nn.Module, data: DataBundle, *, optimizer: torch.optim.Optimizer,
                  task: Task | None = None, callbacks: Iterable[Callback] = (), device: str | torch.device = "cpu",
                  precision: str = "32", accumulate: int = 1, eval_every: int = 1, channels_last: bool = False,
+                 skip_nonfinite: bool = False, distributed: bool = False, sync_batchnorm: bool = False,
                  config: dict[str, Any] | None = None, exp_dir: Path | None = None) -> None:
         self.device = torch.device(device)
-        self.model = model.to(self.device)
+        if distributed and sync_batchnorm:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        self.model = model.to(self.device)  # the unwrapped model: saved, evaluated, transformed
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self.distributed = distributed
+        self.net = self._wrap(self.model)  # what training calls: the model, or its DDP wrapper
         self.data, self.optimizer = data, optimizer
         self.task = task or ClassificationTask(data.num_classes)
         self.callbacks = CallbackList(list(callbacks))
         self.precision, self.accumulate, self.eval_every = precision, accumulate, eval_every
-        self.channels_last = channels_last
+        self.channels_last, self.skip_nonfinite = channels_last, skip_nonfinite
         self.config, self.exp_dir = config or {}, Path(exp_dir) if exp_dir else None
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "16")
         self.epoch = self.batch_idx = self.step = 0
         self.epochs = 0
         self.history = History(class_names=data.class_names)
         self.logs: dict[str, Any] = {}
-        self.should_stop, self.stop_reason = False, ""
+        self.should_stop, self.stop_reason, self.failed = False, "", False
+        self.skipped_batches = 0
+        self._resumed_metrics: dict[str, Tensor] | None = None  # train metrics of a half-done epoch
         self.loss: Tensor | None = None
         self.did_step = False
         self._first_bad = torch.full((), -1, dtype=torch.long, device=self.device)  # first non-finite step
@@ -93,6 +104,9 @@ class Learner:
                 self.logs.update(epoch=self.epoch, step=self.step, time=time.perf_counter() - self._epoch_start)
                 self.history.append({k: v for k, v in self.logs.items() if not k.endswith("confusion_matrix")})
                 self.callbacks("on_epoch_end", self)
+        except BaseException:
+            self.failed = True  # tells on_fit_end hooks (e.g. checkpointing) not to save this state
+            raise
         finally:
             self.callbacks("on_fit_end", self)
         return self
@@ -101,6 +115,11 @@ class Learner:
         self.model.train()
         self.logs, self._epoch_start, self.data_time = {}, time.perf_counter(), 0.0
         self.train_metrics = self.task.metrics().to(self.device)
+        if self._resumed_metrics is not None:  # resumed mid-epoch: keep counting where the run stopped
+            for name, value in self._resumed_metrics.items():
+                setattr(self.train_metrics, name, value.to(self.device))
+            self.train_metrics._update_count = 1
+            self._resumed_metrics = None
         self.batches_per_epoch = len(self.data.train)
         self.callbacks("on_epoch_start", self)
         for x, y in self._timed(self.data.train.batches(self.epoch, start=self.batch_idx)):
@@ -111,6 +130,8 @@ class Learner:
         self.logs.update(flatten_metrics("train", self.train_metrics.compute()))
         self.logs["lr"] = self.optimizer.param_groups[0]["lr"]
         self.logs["data_time"] = self.data_time
+        if self.skip_nonfinite:
+            self.logs["skipped_batches"] = self.skipped_batches
 
     def train_step(self, x: Tensor, y: Tensor) -> None:
         """Forward, backward and (every ``accumulate`` batches) an optimizer step on one batch."""
@@ -118,10 +139,15 @@ class Learner:
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         with self.autocast():
-            out = self.model(x)
+            out = self.net(x)
             per_sample = self.task.loss(out, y)  # (B,)
         loss = per_sample.mean()
         step = self.step  # optimizer steps completed before this batch
+        if self.skip_nonfinite and not bool(torch.isfinite(loss)):  # opt-in: costs one host sync per step
+            self.skipped_batches += 1
+            self.batch_idx += 1
+            log.warning("skipped batch %d of epoch %d: non-finite loss", self.batch_idx, self.epoch + 1)
+            return
         self.scaler.scale(loss / self.accumulate).backward()
         self.batch_idx += 1
         self.did_step = self.batch_idx % self.accumulate == 0 or self.batch_idx == self.batches_per_epoch
@@ -149,6 +175,17 @@ class Learner:
             self.data_time += time.perf_counter() - t0
             yield batch
 
+    def _wrap(self, model: nn.Module) -> nn.Module:
+        if not self.distributed:
+            return model
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+    def set_model(self, model: nn.Module) -> None:
+        """Replace the model (e.g. after a function-preserving transform); rebuild the optimizer separately."""
+        self.model = model.to(self.device)
+        self.net = self._wrap(self.model)
+
     def check_finite(self) -> None:
         """Raise TrainingError if any loss so far was NaN or infinite (one host sync)."""
         bad_step = int(self._first_bad)
@@ -168,6 +205,8 @@ class Learner:
     def evaluate(self, split: str | BatchLoader = "valid") -> dict[str, Any]:
         """Metrics of the current model on a split ("train", "valid", "test") or any loader."""
         loader = self.data.split(split) if isinstance(split, str) else split
+        if self.distributed:
+            broadcast_buffers(self.model)
         was_training = self.model.training
         self.model.eval()
         metrics = self.task.metrics().to(self.device)
@@ -202,6 +241,8 @@ class Learner:
             "format": 1, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(), "epoch": self.epoch, "batch_idx": self.batch_idx,
             "step": self.step, "rng": rng_state(), "history": self.history.rows,
+            "train_metrics": self._metric_state() if self.batch_idx else None,
+            "skipped_batches": self.skipped_batches,
             "class_names": list(self.data.class_names), "callbacks": self.callbacks.state_dict(),
             "config": self.config, "versions": {"torch": str(torch.__version__), "trainlab": __version__},
         }
@@ -216,8 +257,13 @@ class Learner:
             self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.batch_idx, self.step = state["epoch"], state["batch_idx"], state["step"]
         self.history = History(state["history"], state.get("class_names"))
+        self._resumed_metrics = state.get("train_metrics")
+        self.skipped_batches = state.get("skipped_batches", 0)
         self.callbacks.load_state_dict(state.get("callbacks", {}))
         set_rng_state(state["rng"])
+
+    def _metric_state(self) -> dict[str, Tensor]:
+        return {name: getattr(self.train_metrics, name).detach().clone() for name in self.train_metrics._defaults}
 
     def save(self, path: Path) -> None:
         save_checkpoint(self.state_dict(), path)
