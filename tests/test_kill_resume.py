@@ -1,0 +1,65 @@
+"""SIGKILL a real training process at random moments, resume each time, compare with an uninterrupted run."""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import torch
+
+from trainlab.engine.checkpoint import load_checkpoint
+
+from .conftest import write_exp
+
+PARAMS = {
+    "data": {"name": "digits", "batch_size": 64, "augment": "light"},
+    "model": {"name": "cnn_tiny", "dropout": 0.2, "args": {"width": 8}},
+    "optim": {"name": "adamw", "lr": 0.003},
+    "schedule": {"name": "one_cycle"},
+    "train": {"epochs": 6, "seed": 3, "num_threads": 1, "save_every_steps": 1,
+              "early_stopping": {"patience": 50}},
+    "logging": {"tensorboard": False, "plot": False, "progress": "epoch"},
+}
+
+
+def start(exp, *extra):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "trainlab", "train", str(exp), *extra], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_sigkill_at_random_points_then_resume_is_bit_identical(tmp_path):
+    straight = write_exp(tmp_path / "straight", PARAMS)
+    assert start(straight).wait(timeout=300) == 0
+    killed = write_exp(tmp_path / "killed", PARAMS)
+    rng = random.Random(0)
+    kills, extra, positions = 0, [], []
+    for _ in range(6):
+        proc = start(killed, *extra)
+        for line in proc.stdout:  # wait until it trains, then kill it at a random moment
+            if line.startswith("training "):
+                break
+        time.sleep(rng.uniform(0.0, 1.5))
+        if proc.poll() is not None:
+            break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kills += 1
+        extra = ["--resume"]
+        state = load_checkpoint(killed / "checkpoints" / "last.pt")  # never a partial file
+        positions.append((state["epoch"], state["batch_idx"]))
+    assert kills >= 2 and any(batch for _, batch in positions), positions  # some kills landed mid-epoch
+    proc = start(killed, *extra)
+    output = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, output
+    a = load_checkpoint(straight / "checkpoints" / "last.pt")
+    b = load_checkpoint(killed / "checkpoints" / "last.pt")
+    assert a["epoch"] == b["epoch"] == 6 and a["step"] == b["step"]
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+    ha = json.loads((straight / "history.json").read_text())["rows"]
+    hb = json.loads((killed / "history.json").read_text())["rows"]
+    assert [r["valid.loss"] for r in ha] == [r["valid.loss"] for r in hb]
+    assert [r["train.loss"] for r in ha] == [r["train.loss"] for r in hb]
