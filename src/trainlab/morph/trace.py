@@ -1,0 +1,94 @@
+"""Tracing for trainlab.morph: torch.fx graphs annotated with the shapes of one example run.
+
+Example:
+    >>> import torch
+    >>> from torch import nn
+    >>> gm = traced_with_shapes(nn.Sequential(nn.Linear(3, 5), nn.ReLU()), torch.randn(2, 3))
+    >>> [shape_of(n) for n in gm.graph.nodes][1:3]
+    [(2, 5), (2, 5)]
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+from ..errors import ModelError, UnsupportedLayerError
+
+_SHAPE = "trainlab_morph_shape"  # node.meta key: the output shape, for tensor-valued nodes
+
+
+def shape_of(arg: Any) -> tuple[int, ...] | None:
+    """The recorded output shape of a graph node; None for constants and non-tensor results."""
+    return arg.meta.get(_SHAPE) if isinstance(arg, fx.Node) else None
+
+
+class ShapeRecorder(fx.Interpreter):
+    """Runs the graph once and stores each tensor-valued node's output shape in its meta."""
+
+    def run_node(self, n: fx.Node) -> Any:
+        result = super().run_node(n)
+        if isinstance(result, torch.Tensor):
+            n.meta[_SHAPE] = tuple(result.shape)
+        return result
+
+
+def literal_sizes(node: fx.Node) -> list[int]:
+    """The sizes a view/reshape asks for: literal ints as written (-1 included), -2 for a size
+    computed in the graph (e.g. ``x.size(1)``), which follows a widening by itself."""
+    if node.target in ("view", "reshape"):
+        args = node.args[1:]
+        args = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
+    elif node.target is torch.reshape:
+        args = node.args[1] if len(node.args) > 1 else node.kwargs.get("shape", ())
+    else:
+        return []
+    return [a if isinstance(a, int) else -2 for a in args]
+
+
+def example_inputs(example_input: Any) -> tuple[torch.Tensor, ...]:
+    """``example_input`` as a tuple of tensors (one tensor or a tuple/list of them)."""
+    inputs = tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
+    if not inputs or not all(isinstance(t, torch.Tensor) for t in inputs):
+        raise ModelError(f"example_input must be a tensor or a tuple of tensors; received "
+                         f"{type(example_input).__name__}. Pass a batch the model accepts, e.g. "
+                         "torch.randn(1, 3, 32, 32).")
+    return inputs
+
+
+def trace(model: nn.Module) -> fx.GraphModule:
+    """``model`` traced with torch.fx (leaves share the model's modules and parameters)."""
+    try:
+        return fx.symbolic_trace(model)
+    except Exception as err:  # fx raises many types; all mean "not traceable"
+        raise UnsupportedLayerError(
+            f"cannot trace {type(model).__name__} with torch.fx: {type(err).__name__}: {err}. "
+            "trainlab.morph needs a forward without data-dependent Python control flow (if/for "
+            "on tensor values); move such code out of forward."
+        ) from err
+
+
+def traced_with_shapes(model: nn.Module, example_input: Any) -> fx.GraphModule:
+    """``model`` traced, with every tensor node's shape on ``example_input`` in its meta.
+
+    The example runs in eval mode without gradients, so BatchNorm statistics stay as they are;
+    every module's train/eval flag is restored afterwards.
+    """
+    inputs = example_inputs(example_input)
+    graph_module = trace(model)
+    flags = [(m, m.training) for m in model.modules()]
+    try:
+        graph_module.eval()
+        with torch.no_grad():
+            ShapeRecorder(graph_module).run(*inputs)
+    except Exception as err:
+        shapes = [tuple(t.shape) for t in inputs]
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ModelError(f"{type(model).__name__} cannot run on example_input of shape(s) "
+                         f"{shapes}: {first.rstrip('.')}. Pass an input batch the model "
+                         "accepts.") from err
+    finally:
+        for module, flag in flags:
+            module.training = flag
+    return graph_module

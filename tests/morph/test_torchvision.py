@@ -1,0 +1,127 @@
+"""widen and deepen on torchvision resnet18, vgg11_bn and densenet121 (weights=None, small inputs)."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from trainlab.morph import deepen, volumes, widen
+
+SHAPE = (2, 3, 32, 32)
+STAGES = ["layer1", "layer2", "layer3", "layer4"]
+
+
+# Base models are built once per module (vgg11_bn's constructor alone takes seconds); every
+# transform copies its input, and the tests below check that it does.
+@pytest.fixture(scope="module")
+def resnet18(kit) -> nn.Module:
+    return kit.randomize_norms(torchvision.models.resnet18(weights=None, num_classes=10)).eval()
+
+
+@pytest.fixture(scope="module")
+def vgg11_bn(kit) -> nn.Module:
+    model = torchvision.models.vgg11_bn(weights=None, num_classes=10)
+    # The 25088 x 4096 classifier would cost gigabytes when widened; a small one keeps the
+    # flatten-by-blocks path (avgpool to 7x7, then linear) and the test fast.
+    model.classifier = nn.Sequential(nn.Linear(512 * 7 * 7, 32), nn.ReLU(True), nn.Dropout(),
+                                     nn.Linear(32, 10))
+    return kit.randomize_norms(model).eval()
+
+
+@pytest.fixture(scope="module")
+def densenet121(kit) -> nn.Module:
+    return kit.randomize_norms(torchvision.models.densenet121(weights=None, num_classes=10)).eval()
+
+
+@pytest.mark.parametrize("method", ["r2r", "net2net", "netmorph"])
+def test_resnet18_every_volume_widened(kit, resnet18, method):
+    model = resnet18
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    wide = widen(model, torch.randn(1, 3, 32, 32), factor=1.5, method=method)
+    assert wide.conv1.out_channels == 96 and wide.layer4[1].conv2.out_channels == 768
+    assert wide.fc.in_features == 768 and wide.fc.out_features == 10
+    assert kit.max_delta(model, wide, SHAPE) < 1e-5
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())  # base untouched
+
+
+def test_resnet18_random_padding_changes_outputs(kit, resnet18):
+    model = resnet18
+    wide = widen(model, torch.randn(1, 3, 32, 32), factor=1.5, method="random")
+    assert kit.max_delta(model, wide, SHAPE) > 1e-3
+
+
+@pytest.mark.parametrize("method", ["r2r", "net2net"])
+def test_resnet18_each_stage_deepened(kit, resnet18, method):
+    model = resnet18
+    deep = deepen(model, torch.randn(1, 3, 32, 32), where=STAGES, method=method)
+    assert [len(getattr(deep, s)) for s in STAGES] == [3, 3, 3, 3]
+    if method == "r2r":  # a copy of the stage's own block, zeroed
+        assert all(type(getattr(deep, s)[2]) is torchvision.models.resnet.BasicBlock for s in STAGES)
+    assert kit.max_delta(model, deep, SHAPE) < 1e-5
+
+
+def test_resnet18_widen_then_deepen_and_deepen_then_widen(kit, resnet18):
+    model = resnet18
+    x = torch.randn(1, 3, 32, 32)
+    a = deepen(widen(model, x, factor=1.5), x, where=["layer1", "layer3"])
+    b = widen(deepen(model, x, where=["layer2", "layer4"]), x, factor=1.5)
+    assert a.layer1[2].conv1.out_channels == 96 and b.layer4[2].conv2.out_channels == 768
+    assert kit.max_delta(model, a, SHAPE) < 1e-5
+    assert kit.max_delta(model, b, SHAPE) < 1e-5
+
+
+def test_resnet18_transformed_trains(kit, resnet18):
+    model = resnet18
+    x = torch.randn(1, 3, 32, 32)
+    grown = deepen(widen(model, x, factor=1.5), x, where=["layer2"])
+    first, last = kit.trains(grown, (4, 3, 32, 32), classes=10, steps=3, lr=0.02)
+    assert last < first
+
+
+def test_resnet50_bottleneck_stage_deepened(kit):
+    model = kit.randomize_norms(torchvision.models.resnet50(weights=None, num_classes=10)).eval()
+    deep = deepen(model, torch.randn(1, 3, 32, 32), where=["layer3"])
+    assert type(deep.layer3[-1]) is torchvision.models.resnet.Bottleneck
+    # 16 blocks with random BatchNorm statistics make activations of ~100s: float32 rounding in
+    # the cancelling 1x1 conv then reaches ~1e-5 absolute, so this check is relative.
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        before, after = model(x), deep.eval()(x)
+    assert (after - before).abs().max() < 1e-6 * before.abs().max().clamp_min(1.0)
+
+
+@pytest.mark.parametrize("method", ["r2r", "net2net", "netmorph"])
+def test_vgg11_bn_widened(kit, vgg11_bn, method):
+    model = vgg11_bn
+    wide = widen(model, torch.randn(1, 3, 32, 32), factor=1.5, method=method)
+    assert wide.classifier[0].in_features == 768 * 49 and wide.classifier[0].out_features == 48
+    assert kit.max_delta(model, wide, (1, 3, 32, 32)) < 1e-5
+
+
+@pytest.mark.parametrize("method", ["r2r", "net2net"])
+def test_vgg11_bn_features_deepened(kit, vgg11_bn, method):
+    model = vgg11_bn
+    deep = deepen(model, torch.randn(1, 3, 32, 32), where=["features", "features.10"], method=method)
+    assert len(deep.features) == len(model.features) + 2
+    assert kit.max_delta(model, deep, (1, 3, 32, 32)) < 1e-5
+
+
+@pytest.mark.slow
+def test_vgg11_bn_full_classifier_widened(kit):
+    model = kit.randomize_norms(torchvision.models.vgg11_bn(weights=None)).eval()
+    wide = widen(model, torch.randn(1, 3, 32, 32), factor=1.5)
+    assert kit.max_delta(model, wide, SHAPE) < 1e-5
+
+
+@pytest.mark.parametrize("method", ["r2r", "net2net", "netmorph"])
+def test_densenet121_concatenations_widened(kit, densenet121, method):
+    model = densenet121
+    x = torch.randn(1, 3, 32, 32)
+    vols = volumes(model, x)
+    assert sum(v.widenable for v in vols) == 120
+    wide = widen(model, x, factor=1.5, method=method)
+    layer = wide.features.denseblock1.denselayer2
+    assert layer.norm1.num_features == 96 + 48 and layer.conv2.out_channels == 48
+    assert wide.classifier.in_features == 1536
+    assert kit.max_delta(model, wide, (1, 3, 32, 32)) < 1e-5
