@@ -46,6 +46,18 @@ class DataConfig(Section):
     args: dict[str, Any] = {}  # dataset-specific options (e.g. synthetic: num_classes, samples)
 
 
+class MorphStep(Section):
+    """One function-preserving transform, re-applied whenever the model is rebuilt (see trainlab.morph)."""
+
+    op: Literal["widen", "deepen"]
+    factor: float | None = Field(None, gt=1)
+    extra: int | None = Field(None, gt=0)
+    where: list[str] | None = None
+    method: Literal["r2r", "net2net", "netmorph", "random"] = "r2r"
+    init: Literal["match_std", "he"] | float = "match_std"
+    noise: float = Field(0.0, ge=0)
+
+
 class ModelConfig(Section):
     name: str = "cnn_tiny"
     num_classes: int | None = Field(None, gt=1)  # when set, must match the data
@@ -56,6 +68,7 @@ class ModelConfig(Section):
     groups: list[list[str]] | None = None  # name prefixes, one list per optimizer group
     channels_last: bool = False
     args: dict[str, Any] = {}
+    morph: list[MorphStep] = []  # transforms applied to the built model, in order, before pretrained weights
 
 
 class OptimConfig(Section):
@@ -112,6 +125,8 @@ class TrainConfig(Section):
     eval_every: int = Field(1, gt=0)  # epochs
     save_every: int = Field(1, gt=0)  # epochs between last.pt writes
     save_every_steps: int | None = Field(None, gt=0)  # also write last.pt every N optimizer steps
+    count_flops: bool = True  # flops_per_sample and cumulative train_flops in the history
+    flops_budget: float | None = Field(None, gt=0)  # stop once training FLOPs reach this
     sync_batchnorm: bool = False  # with several processes: BatchNorm statistics over the global batch
     skip_nonfinite: bool = False  # skip batches whose loss is NaN/inf (one host sync per step) instead of stopping
     log_every: int = Field(50, gt=0)  # steps between progress updates

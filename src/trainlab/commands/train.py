@@ -143,8 +143,8 @@ def evaluate(args: argparse.Namespace) -> int:
     state = load_checkpoint(path)
     if "config" not in state or not state["config"]:
         raise CheckpointError(f"{path} holds no config; it was not written by trainlab train.")
-    cfg = parse_config(state["config"], args.overrides, source=str(path))
-    learner = Learner.from_config(cfg, None, default_callbacks_on=False)
+    cfg = parse_config(state["config"], args.overrides + ["model.pretrained=null"], source=str(path))
+    learner = Learner.from_config(cfg, None, default_callbacks_on=False)  # weights come from the checkpoint
     learner.load_state_dict(state, weights_only=True)
     metrics = learner.evaluate(args.split)
     out = exp / f"metrics_{args.split}.json"

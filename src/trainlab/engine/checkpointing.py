@@ -34,7 +34,7 @@ class Checkpoint(Callback):
             learner.save(self.folder / "last.pt")
 
     def on_fit_end(self, learner) -> None:
-        if learner.should_stop and learner.batch_idx and not learner.failed:  # stopped mid-epoch (a signal)
+        if learner.interrupted and learner.batch_idx and not learner.failed:  # stopped mid-epoch (a signal)
             learner.check_finite()
             learner.save(self.folder / "last.pt")
 

@@ -15,6 +15,7 @@ from .checkpoint import seed_everything
 from .checkpointing import Checkpoint
 from .distributed import init_distributed
 from .early_stopping import EarlyStopping
+from .flops import FlopsCounter
 from .learner import Learner
 from .optim import build_optimizer, build_schedule
 from .reporting import HistoryWriter, LossWatch, PlotHistory, Progress, TensorBoard
@@ -33,8 +34,28 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def model_from_config(cfg: Config, *, num_classes: int, input_shape: tuple[int, ...]) -> torch.nn.Module:
-    """Build (and optionally load, freeze) the model described by ``cfg.model``."""
+def apply_morph_steps(model: torch.nn.Module, steps, input_shape: tuple[int, ...]) -> torch.nn.Module:
+    """Re-apply ``model.morph`` transforms; the shapes are deterministic, the new values get overwritten
+    by the weights loaded afterwards."""
+    from .. import morph
+
+    example = torch.zeros(2, *input_shape)
+    for step in steps:
+        common = dict(method=step.method, init=step.init)
+        if step.op == "widen":
+            model = morph.widen(model, example, factor=step.factor, extra=step.extra, where=step.where,
+                                noise=step.noise, **common)
+        else:
+            model = morph.deepen(model, example, where=step.where or [], **common)
+    return model
+
+
+def model_from_config(cfg: Config, *, num_classes: int, input_shape: tuple[int, ...],
+                      base_dir: Path | None = None) -> torch.nn.Module:
+    """Build (and optionally transform, load, freeze) the model described by ``cfg.model``.
+
+    A relative ``model.pretrained`` path is looked up in ``base_dir`` (the experiment folder) first.
+    """
     from ..models import build_model, freeze, load_pretrained
 
     m = cfg.model
@@ -43,8 +64,13 @@ def model_from_config(cfg: Config, *, num_classes: int, input_shape: tuple[int, 
                          "remove model.num_classes or fix the data.")
     model = build_model(m.name, num_classes=num_classes, in_channels=input_shape[0],
                         input_size=tuple(input_shape[1:]), dropout=m.dropout, small_stem=m.small_stem, **m.args)
+    if m.morph:
+        model = apply_morph_steps(model, m.morph, input_shape)
     if m.pretrained:
-        skipped = load_pretrained(model, m.pretrained)
+        path = Path(m.pretrained)
+        if base_dir is not None and not path.is_absolute() and (Path(base_dir) / path).exists():
+            path = Path(base_dir) / path
+        skipped = load_pretrained(model, path)
         if skipped:
             log.info("pretrained weights loaded; head re-initialised: %s", ", ".join(skipped))
     freeze(model, m.freeze)
@@ -54,6 +80,8 @@ def model_from_config(cfg: Config, *, num_classes: int, input_shape: tuple[int, 
 def default_callbacks(cfg: Config, exp_dir: Path | None, scheduler=None, interval: str | None = None) -> list[Callback]:
     t = cfg.train
     cbs: list[Callback] = [Progress(cfg.logging.progress, t.log_every), LossWatch()]
+    if t.count_flops or t.flops_budget:
+        cbs.append(FlopsCounter(t.flops_budget))
     if scheduler is not None:
         cbs.append(LRSchedule(scheduler, interval, monitor=cfg.schedule.monitor))
     if t.grad_clip:
@@ -95,7 +123,7 @@ def learner_from_config(cfg: Config, exp_dir: Path | None = None, *, callbacks: 
         data.train = data.train.subset(torch.arange(n), train=False)
         data.valid = data.train
     seed_everything(t.seed)  # the model's init does not depend on how much randomness the data used
-    model = model_from_config(cfg, num_classes=data.num_classes, input_shape=data.input_shape)
+    model = model_from_config(cfg, num_classes=data.num_classes, input_shape=data.input_shape, base_dir=exp_dir)
     groups = param_groups(model, cfg.optim.lrs, cfg.model.groups)
     optimizer = build_optimizer(cfg.optim, groups)
     scheduler, interval = build_schedule(cfg.schedule, optimizer, epochs=t.epochs,

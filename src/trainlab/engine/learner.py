@@ -50,7 +50,8 @@ class Learner:
 
     State a callback may read or change: ``epoch`` (epochs completed), ``batch_idx`` (batches done in the
     current epoch), ``step`` (optimizer steps), ``logs`` (this epoch's metrics), ``history``, ``loss``
-    (last batch loss, a tensor), ``should_stop``, ``optimizer``, ``model``.
+    (last batch loss, a tensor), ``optimizer``, ``model``; ``should_stop = True`` ends the run once the
+    current epoch is validated and recorded, ``interrupted = True`` (with should_stop) leaves it at once.
     """
 
     def __init__(self, model: nn.Module, data: DataBundle, *, optimizer: torch.optim.Optimizer,
@@ -77,8 +78,12 @@ class Learner:
         self.epochs = 0
         self.history = History(class_names=data.class_names)
         self.logs: dict[str, Any] = {}
-        self.should_stop, self.stop_reason, self.failed = False, "", False
+        # should_stop ends the run after this epoch's validation; interrupted (a signal) leaves the epoch
+        # half done, to be resumed from a mid-epoch checkpoint
+        self.should_stop, self.interrupted, self.stop_reason, self.failed = False, False, "", False
         self.skipped_batches = 0
+        self.samples_seen = 0  # training samples this process has stepped over
+        self.world_size = torch.distributed.get_world_size() if distributed else 1
         self._resumed_metrics: dict[str, Tensor] | None = None  # train metrics of a half-done epoch
         self.loss: Tensor | None = None
         self.did_step = False
@@ -95,7 +100,7 @@ class Learner:
         try:
             while self.epoch < self.epochs and not self.should_stop:
                 self._train_epoch()
-                if self.should_stop and self.batch_idx:  # interrupted mid-epoch (e.g. SIGTERM)
+                if self.interrupted:
                     break
                 if (self.epoch + 1) % self.eval_every == 0 or self.epoch + 1 == self.epochs:
                     self.logs.update(flatten_metrics("valid", self.evaluate("valid")))
@@ -150,6 +155,7 @@ class Learner:
             return
         self.scaler.scale(loss / self.accumulate).backward()
         self.batch_idx += 1
+        self.samples_seen += len(y)
         self.did_step = self.batch_idx % self.accumulate == 0 or self.batch_idx == self.batches_per_epoch
         if self.did_step:
             self.scaler.unscale_(self.optimizer)
@@ -242,7 +248,7 @@ class Learner:
             "scaler": self.scaler.state_dict(), "epoch": self.epoch, "batch_idx": self.batch_idx,
             "step": self.step, "rng": rng_state(), "history": self.history.rows,
             "train_metrics": self._metric_state() if self.batch_idx else None,
-            "skipped_batches": self.skipped_batches,
+            "skipped_batches": self.skipped_batches, "samples_seen": self.samples_seen,
             "class_names": list(self.data.class_names), "callbacks": self.callbacks.state_dict(),
             "config": self.config, "versions": {"torch": str(torch.__version__), "trainlab": __version__},
         }
@@ -259,6 +265,7 @@ class Learner:
         self.history = History(state["history"], state.get("class_names"))
         self._resumed_metrics = state.get("train_metrics")
         self.skipped_batches = state.get("skipped_batches", 0)
+        self.samples_seen = state.get("samples_seen", 0)
         self.callbacks.load_state_dict(state.get("callbacks", {}))
         set_rng_state(state["rng"])
 

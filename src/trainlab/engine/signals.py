@@ -24,7 +24,7 @@ class GracefulStop(Callback):
             if self.received is not None:  # second signal: give up waiting
                 raise KeyboardInterrupt
             self.received = signum
-            learner.should_stop = True
+            learner.should_stop = learner.interrupted = True
             learner.stop_reason = (f"stopped by {signal.Signals(signum).name} at epoch {learner.epoch + 1}, "
                                    f"batch {learner.batch_idx}; resume with --resume")
 

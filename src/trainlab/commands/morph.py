@@ -1,0 +1,98 @@
+"""`trainlab morph`: a new experiment whose model is EXP's trained model, widened or deepened without
+changing what it computes (function-preserving transforms, trainlab.morph)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from ..config import MorphStep, config_to_dict, parse_config
+from ..engine import Learner
+from ..engine.checkpoint import load_checkpoint, save_checkpoint
+from ..engine.factory import apply_morph_steps, model_from_config
+from ..errors import ConfigError
+from .train import checkpoint_path
+
+
+def register(verbs: argparse._SubParsersAction) -> None:
+    m = verbs.add_parser("morph", help="widen or deepen a trained model into a new experiment",
+                         description="Start NEW from EXP's checkpoint, transformed so that it computes the same "
+                                     "function; then `trainlab train NEW`.")
+    m.add_argument("exp", type=Path)
+    what = m.add_mutually_exclusive_group(required=True)
+    what.add_argument("--widen", type=float, metavar="FACTOR", help="multiply the width of volumes (e.g. 1.5)")
+    what.add_argument("--widen-extra", type=int, metavar="N", help="add N channels to volumes")
+    what.add_argument("--deepen", nargs="+", metavar="STAGE", help="insert identity blocks after these stages/layers")
+    what.add_argument("--list", action="store_true", help="list the model's channel volumes and exit")
+    m.add_argument("--where", nargs="+", metavar="VOLUME", help="widen only these volumes (default: all widenable)")
+    m.add_argument("--method", default="r2r", choices=["r2r", "net2net", "netmorph", "random"])
+    m.add_argument("--init", default="match_std", help="match_std | he | a std multiplier")
+    m.add_argument("--noise", type=float, default=0.0)
+    m.add_argument("--lr-rule", default="param_ratio", choices=["param_ratio", "keep"],
+                   help="param_ratio: lr × old/new parameter count (the R2R authors' rule)")
+    m.add_argument("--checkpoint", default="best", help="best | last | PATH")
+    m.add_argument("--out", type=Path, help="the new experiment folder (must not hold a params file)")
+    m.set_defaults(func=morph_cmd)
+
+
+def _init_value(text: str) -> str | float:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def morph_cmd(args: argparse.Namespace) -> int:
+    from .. import morph
+
+    path = checkpoint_path(args.exp, args.checkpoint)
+    state = load_checkpoint(path)
+    cfg = parse_config(state["config"], ["model.pretrained=null"], source=str(path))
+    learner = Learner.from_config(cfg, None, default_callbacks_on=False)
+    learner.load_state_dict(state, weights_only=True)
+    old = learner.model.eval()
+    x = next(learner.data.valid.batches(0))[0][:16]
+    if args.list:
+        for v in morph.volumes(old, x):
+            status = "widenable" if v.widenable else f"not widenable: {v.reason}"
+            print(f"{v.name:28s} {v.channels:5d} channels  producers {', '.join(v.producers)}  ({status})")
+        return 0
+    if args.out is None:
+        raise ConfigError("--out NEW_EXP is required (the folder for the transformed experiment).")
+    if any((args.out / n).exists() for n in ("params.json", "params.yaml")):
+        raise ConfigError(f"{args.out} already holds a params file; choose a new --out folder.")
+    if args.deepen:
+        step = MorphStep(op="deepen", where=args.deepen, method=args.method, init=_init_value(args.init))
+    else:
+        step = MorphStep(op="widen", factor=args.widen, extra=args.widen_extra, where=args.where,
+                         method=args.method, init=_init_value(args.init), noise=args.noise)
+    before = learner.evaluate("valid")
+    new = apply_morph_steps(old, [step], learner.data.input_shape).eval()
+    with torch.no_grad():
+        delta = float((new(x) - old(x)).abs().max())
+    n_old, n_new = sum(p.numel() for p in old.parameters()), sum(p.numel() for p in new.parameters())
+    learner.set_model(new)
+    after = learner.evaluate("valid")
+
+    new_cfg = config_to_dict(cfg)
+    new_cfg["model"]["morph"] = [*new_cfg["model"]["morph"], step.model_dump(mode="json")]
+    new_cfg["model"]["pretrained"] = "init.pt"
+    if args.lr_rule == "param_ratio":
+        lrs = cfg.optim.lrs
+        scaled = [lr * n_old / n_new for lr in lrs]
+        new_cfg["optim"]["lr"] = scaled if isinstance(cfg.optim.lr, list) else scaled[0]
+    checked = parse_config(new_cfg, source=str(args.out))
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_checkpoint({"model": new.state_dict(), "source": str(path)}, args.out / "init.pt")
+    rebuilt = model_from_config(checked, num_classes=learner.data.num_classes,
+                                input_shape=learner.data.input_shape, base_dir=args.out).eval()
+    with torch.no_grad():  # the new folder must rebuild exactly this model
+        assert torch.equal(rebuilt(x), new(x)), "rebuilding the transformed model from its params failed"
+    (args.out / "params.json").write_text(json.dumps({k: v for k, v in new_cfg.items() if v is not None}, indent=2))
+    print(f"{step.op} ({step.method}): parameters {n_old:,} -> {n_new:,}; max |Δ output| {delta:.2e} on a "
+          f"validation batch; valid accuracy {before['accuracy']:.4f} -> {after['accuracy']:.4f}, "
+          f"loss {before['loss']:.4f} -> {after['loss']:.4f}")
+    print(f"wrote {args.out}/params.json and init.pt; next: trainlab train {args.out}")
+    return 0

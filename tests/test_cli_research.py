@@ -1,0 +1,63 @@
+"""`trainlab morph` and `trainlab flops` end to end."""
+import json
+import re
+
+import torch
+
+from trainlab.cli import main
+from trainlab.config import load_config
+from trainlab.engine import Learner
+from trainlab.engine.checkpoint import load_checkpoint
+
+from .conftest import write_exp
+
+PARAMS = {
+    "data": {"name": "digits", "batch_size": 64},
+    "model": {"name": "cnn_tiny", "args": {"width": 8}},
+    "optim": {"name": "adam", "lr": 0.01},
+    "train": {"epochs": 2, "seed": 0},
+    "logging": {"tensorboard": False, "plot": False, "progress": "epoch"},
+}
+
+
+def test_morph_widen_keeps_accuracy_and_the_new_folder_trains(tmp_path, capsys):
+    exp = write_exp(tmp_path / "small", PARAMS)
+    assert main(["train", str(exp)]) == 0
+    out_dir = tmp_path / "wide"
+    assert main(["morph", str(exp), "--widen", "2", "--out", str(out_dir)]) == 0
+    out = capsys.readouterr().out
+    before, after = re.search(r"valid accuracy ([0-9.]+) -> ([0-9.]+)", out).groups()
+    assert before == after
+    params = json.loads((out_dir / "params.json").read_text())
+    assert params["model"]["morph"][0]["op"] == "widen" and params["model"]["pretrained"] == "init.pt"
+    assert params["optim"]["lr"] < PARAMS["optim"]["lr"]  # lr × old/new parameter count
+    assert main(["train", str(out_dir), "--set", "train.epochs=1"]) == 0
+    small = load_checkpoint(exp / "checkpoints" / "best.pt")["model"]
+    wide = load_checkpoint(out_dir / "checkpoints" / "last.pt")["model"]
+    assert wide["stem.0.weight"].shape[0] == 2 * small["stem.0.weight"].shape[0]
+    learner = Learner.from_config(load_config(out_dir), out_dir, default_callbacks_on=False)
+    assert sum(p.numel() for p in learner.model.parameters()) > sum(v.numel() for v in small.values())
+    assert main(["morph", str(exp), "--widen", "2", "--out", str(out_dir)]) == 2  # never overwrites
+
+
+def test_morph_list_and_deepen(tmp_path, capsys):
+    exp = write_exp(tmp_path / "small", PARAMS)
+    assert main(["train", str(exp), "--set", "train.epochs=1"]) == 0
+    capsys.readouterr()
+    assert main(["morph", str(exp), "--list"]) == 0
+    assert "stem.0" in capsys.readouterr().out
+    assert main(["morph", str(exp), "--deepen", "block2", "--method", "net2net", "--out", str(tmp_path / "deep")]) == 0
+    assert "max |Δ output|" in capsys.readouterr().out
+    code = main(["morph", str(exp), "--widen", "1.5", "--where", "nonexistent", "--out", str(tmp_path / "x")])
+    assert code == 2 and "nonexistent" in capsys.readouterr().err
+
+
+def test_flops_cli(tmp_path, capsys):
+    assert main(["flops", "--arch", "resnet18", "--input-shape", "1,3,224,224", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert 1.7e9 < data["forward_macs"] < 1.9e9  # resnet18: 1.82 GMACs at 224×224
+    exp = write_exp(tmp_path / "e", PARAMS)
+    assert main(["flops", str(exp), "--backward", "--by-module"]) == 0
+    out = capsys.readouterr().out
+    assert "Conv2d" in out and "backward" in out
+    assert main(["flops"]) == 2
