@@ -282,30 +282,27 @@ def _fused_cell_elementwise(mode: int) -> Callable[..., int]:
     return formula
 
 
-def dense_formulas() -> dict[Any, Callable[..., int]]:
-    """Formulas (raw arguments, ``out_val`` keyword) for the dense FLOPs of fused RNN kernels."""
-    return {
-        aten.mkldnn_rnn_layer: _mkldnn_formula(backward=False, elementwise=False),
-        aten.mkldnn_rnn_layer_backward: _mkldnn_formula(backward=True, elementwise=False),
-        aten._cudnn_rnn: _stack_formula("_cudnn_rnn", elementwise=False),
-        aten._cudnn_rnn_backward: _stack_formula("_cudnn_rnn_backward", elementwise=False),
-        aten.miopen_rnn: _stack_formula("miopen_rnn", elementwise=False),
-        aten.miopen_rnn_backward: _stack_formula("miopen_rnn_backward", elementwise=False),
+def _fused_rnn_formulas(elementwise: bool) -> dict[Any, Callable[..., int]]:
+    """Formulas (raw arguments, ``out_val`` keyword) for fused RNN kernels: their dense matmul FLOPs, or
+    with ``elementwise`` the gate arithmetic hidden inside them."""
+    formulas = {
+        aten.mkldnn_rnn_layer: _mkldnn_formula(backward=False, elementwise=elementwise),
+        aten.mkldnn_rnn_layer_backward: _mkldnn_formula(backward=True, elementwise=elementwise),
     }
+    for op in ("_cudnn_rnn", "_cudnn_rnn_backward", "miopen_rnn", "miopen_rnn_backward"):
+        formulas[getattr(aten, op)] = _stack_formula(op, elementwise=elementwise)
+    return formulas
+
+
+def dense_formulas() -> dict[Any, Callable[..., int]]:
+    """Formulas for the dense FLOPs of fused RNN kernels."""
+    return _fused_rnn_formulas(elementwise=False)
 
 
 def elementwise_formulas() -> dict[Any, Callable[..., int]]:
-    """Formulas for the gate arithmetic hidden inside fused RNN kernels."""
-    return {
-        aten.mkldnn_rnn_layer: _mkldnn_formula(backward=False, elementwise=True),
-        aten.mkldnn_rnn_layer_backward: _mkldnn_formula(backward=True, elementwise=True),
-        aten._cudnn_rnn: _stack_formula("_cudnn_rnn", elementwise=True),
-        aten._cudnn_rnn_backward: _stack_formula("_cudnn_rnn_backward", elementwise=True),
-        aten.miopen_rnn: _stack_formula("miopen_rnn", elementwise=True),
-        aten.miopen_rnn_backward: _stack_formula("miopen_rnn_backward", elementwise=True),
-        aten._thnn_fused_lstm_cell: _fused_cell_elementwise(2),
-        aten._thnn_fused_gru_cell: _fused_cell_elementwise(3),
-    }
+    """Formulas for the gate arithmetic hidden inside fused RNN kernels (and the fused cells)."""
+    return {**_fused_rnn_formulas(elementwise=True), aten._thnn_fused_lstm_cell: _fused_cell_elementwise(2),
+            aten._thnn_fused_gru_cell: _fused_cell_elementwise(3)}
 
 
 __all__ = [

@@ -1,0 +1,159 @@
+"""Per-step overhead of the Learner against a hand-written PyTorch loop (and Lightning, when installed).
+
+The same small CNN, the same in-memory batches and the same one-batch validation per epoch, trained by
+(a) a hand-written loop, (b) trainlab's Learner with its default callbacks (progress as one log line per
+epoch, history and checkpoint files on), (c) Lightning's Trainer with its defaults minus the progress bar
+and model summary. Runs are interleaved a, b, c, a, b, c, ... after one warm-up round that is dropped;
+each prints the median per-step time over the repeats and the ratios (b)/(a) and (c)/(a).
+
+    python benchmarks/overhead.py [--repeats 5] [--steps 60] [--epochs 2] [--threads 2]
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from trainlab.data import DataBundle
+from trainlab.engine import Checkpoint, HistoryWriter, Learner, Progress
+from trainlab.models import build_model
+
+
+class FixedBatches:
+    """The loader protocol the Learner uses, over a list of ready batches (no augmentation, no copies)."""
+
+    def __init__(self, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        self.list = batches
+        self.targets = torch.cat([y for _, y in batches])
+        self.num_samples = len(self.targets)
+
+    def __len__(self) -> int:
+        return len(self.list)
+
+    def batches(self, epoch: int = 0, start: int = 0):
+        return iter(self.list[start:])
+
+    def __iter__(self):
+        return iter(self.list)
+
+
+def make_batches(steps: int, batch_size: int, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    return [(torch.randn(batch_size, 1, 28, 28, generator=gen), torch.randint(0, 10, (batch_size,), generator=gen))
+            for _ in range(steps)]
+
+
+def new_model(width: int) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_model("cnn_small", num_classes=10, in_channels=1, input_size=(28, 28), width=width)
+
+
+def hand_loop(train, valid, epochs: int, width: int) -> float:
+    model = new_model(width)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    start = time.perf_counter()
+    for _ in range(epochs):
+        model.train()
+        for x, y in train:
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            for x, y in valid:
+                F.cross_entropy(model(x), y)
+    return time.perf_counter() - start
+
+
+def learner_loop(train, valid, epochs: int, width: int) -> float:
+    model = new_model(width)
+    data = DataBundle(train=FixedBatches(train), valid=FixedBatches(valid), test=None,
+                      class_names=[str(i) for i in range(10)], input_shape=(1, 28, 28), mean=[0.0], std=[1.0],
+                      augmentation="none")
+    with tempfile.TemporaryDirectory() as tmp:
+        callbacks = [Progress("epoch"), Checkpoint(Path(tmp)), HistoryWriter(Path(tmp))]
+        learner = Learner(model, data, optimizer=torch.optim.Adam(model.parameters(), 1e-3), callbacks=callbacks)
+        start = time.perf_counter()
+        learner.fit(epochs)
+        return time.perf_counter() - start
+
+
+def lightning_loop(train, valid, epochs: int, width: int) -> float | None:
+    try:
+        import lightning as L
+    except ImportError:
+        return None
+
+    class Module(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.model = new_model(width)
+
+        def training_step(self, batch, _):
+            x, y = batch
+            loss = F.cross_entropy(self.model(x), y)
+            self.log("train_loss", loss)
+            return loss
+
+        def validation_step(self, batch, _):
+            x, y = batch
+            self.log("val_loss", F.cross_entropy(self.model(x), y))
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), 1e-3)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, enable_progress_bar=False,
+                            enable_model_summary=False, logger=False, default_root_dir=tmp,
+                            num_sanity_val_steps=0)
+        module = Module()
+        start = time.perf_counter()
+        trainer.fit(module, train_dataloaders=FixedBatches(train), val_dataloaders=FixedBatches(valid))
+        return time.perf_counter() - start
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--steps", type=int, default=60, help="training steps per epoch")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--width", type=int, default=16, help="cnn_small width")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    logging.basicConfig(level=logging.WARNING)
+    for name in ("lightning", "lightning.pytorch", "trainlab"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    train, valid = make_batches(args.steps, args.batch_size), make_batches(1, args.batch_size, seed=1)
+    runners = {"hand loop": hand_loop, "trainlab Learner": learner_loop, "Lightning Trainer": lightning_loop}
+    times: dict[str, list[float]] = {k: [] for k in runners}
+    for rep in range(args.repeats + 1):  # round 0 warms up and is dropped
+        for name, run in runners.items():
+            gc.collect()
+            t = run(train, valid, args.epochs, args.width)
+            if rep and t is not None:
+                times[name].append(t)
+    steps = args.steps * args.epochs
+    base = statistics.median(times["hand loop"])
+    print(f"cnn_small(width={args.width}), batch {args.batch_size}, {steps} steps + {args.epochs} validations, "
+          f"{args.threads} threads, median of {args.repeats} interleaved runs (torch {torch.__version__})")
+    for name, ts in times.items():
+        if not ts:
+            print(f"{name:18s}  not installed (pip install -e '.[bench]')")
+            continue
+        med = statistics.median(ts)
+        print(f"{name:18s}  {1000 * med / steps:7.2f} ms/step   ratio to hand loop {med / base:.3f}"
+              f"   (runs: {', '.join(f'{t:.2f}s' for t in ts)})")
+
+
+if __name__ == "__main__":
+    main()
