@@ -141,11 +141,7 @@ class Learner:
     def train_step(self, x: Tensor, y: Tensor) -> None:
         """Forward, backward and (every ``accumulate`` batches) an optimizer step on one batch."""
         self.callbacks("on_batch_start", self)
-        if self.channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with self.autocast():
-            out = self.net(x)
-            per_sample = self.task.loss(out, y)  # (B,)
+        out, per_sample = self._forward(x, y)
         loss = per_sample.mean()
         step = self.step  # optimizer steps completed before this batch
         if self.skip_nonfinite and not bool(torch.isfinite(loss)):  # opt-in: costs one host sync per step
@@ -155,20 +151,106 @@ class Learner:
             return
         self.scaler.scale(loss / self.accumulate).backward()
         self.batch_idx += 1
-        self.samples_seen += len(y)
+        self.samples_seen += x.shape[0]
         self.did_step = self.batch_idx % self.accumulate == 0 or self.batch_idx == self.batches_per_epoch
         if self.did_step:
-            self.scaler.unscale_(self.optimizer)
-            self.callbacks("on_after_backward", self)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.optimizer.zero_grad(set_to_none=True)
-            self.step += 1
+            self._optimizer_step()
         self.loss = loss.detach()
         bad = (self._first_bad < 0) & ~torch.isfinite(self.loss)
         self._first_bad = torch.where(bad, step, self._first_bad)  # no host sync
-        self.train_metrics.update(out.detach().float(), y, per_sample.detach().float())
+        with torch.no_grad():
+            self.train_metrics.update(out, y, per_sample.detach())
         self.callbacks("on_batch_end", self)
+
+    def _forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """Outputs (B, C) and per-sample losses (B,) of the training net under the run's precision."""
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with self.autocast():
+            out = self.task.forward(self.net, x, y)
+            per_sample = self.task.loss(out, y)  # (B,)
+        return out, per_sample
+
+    def _optimizer_step(self) -> None:
+        """Unscale, run on_after_backward hooks (e.g. gradient clipping), step, zero the gradients."""
+        self.scaler.unscale_(self.optimizer)
+        self.callbacks("on_after_backward", self)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+
+    def train_pass(self, batches: BatchLoader | Iterable[tuple[Tensor, Tensor]], *, epoch: int = 0,
+                   max_steps: int | None = None, lr_scale: float = 1.0, grad_scale: float = 1.0) -> dict[str, float]:
+        """An extra training pass beside the epoch's normal one (e.g. Focus Learning's pass on a few classes).
+
+        ``batches`` is a loader (its order of ``epoch`` is used) or any iterable of (x, y) batches; the pass
+        stops when it runs out or after ``max_steps`` optimizer steps. It reuses the step machinery (autocast,
+        grad scaler, ``accumulate``, a final step on leftover gradients) under these rules:
+
+        - ``lr_scale`` multiplies every param group's lr for these steps only; the exact previous values are put
+          back afterwards, also on error (under Adam this is the meaningful "smaller step").
+          ``grad_scale`` multiplies the loss, hence every gradient before clipping (the original "penalty";
+          under Adam a constant gradient scale is nearly a no-op).
+        - Only ``on_after_backward`` hooks fire (gradient clipping applies). Per-batch hooks of the normal pass
+          (progress bar, step checkpoints, per-step schedules, FLOPs budget) do not, so no checkpoint is
+          written mid-pass and schedules keep their length; a stop request lets the pass finish.
+        - ``step`` and ``samples_seen`` grow (real steps, real compute); ``batch_idx``, the epoch's train
+          metrics and ``logs`` are untouched: the loss is returned, not mixed into ``train.loss``.
+        - A NaN or infinite loss raises :class:`TrainingError` at the end of the pass (``skip_nonfinite``
+          skips such batches instead).
+
+        Returns {"steps", "batches", "samples", "loss"}: samples and batches of this process; loss is the
+        sample-weighted mean over the pass (over all processes under DDP).
+
+        Example:
+            >>> learner = Learner(model, data, optimizer=opt)  # doctest: +SKIP
+            >>> learner.train_pass(data.train.subset(idx, train=True), epoch=0, lr_scale=0.01)  # doctest: +SKIP
+            {'steps': 5, 'batches': 5, 'samples': 160, 'loss': 0.41}
+        """
+        if isinstance(batches, BatchLoader):
+            batches = batches.batches(epoch)
+        if max_steps is not None and max_steps <= 0:
+            batches = ()
+        saved_lrs = [group["lr"] for group in self.optimizer.param_groups]
+        was_training = self.model.training
+        totals = torch.zeros(2, dtype=torch.float64, device=self.device)  # (loss sum, samples)
+        n_batches = steps = 0
+        pending = False  # gradients accumulated but not stepped yet
+        try:
+            for group, lr in zip(self.optimizer.param_groups, saved_lrs):
+                group["lr"] = lr * lr_scale
+            self.model.train()
+            for x, y in batches:
+                _, per_sample = self._forward(x, y)
+                loss = per_sample.mean()
+                if self.skip_nonfinite and not bool(torch.isfinite(loss)):
+                    self.skipped_batches += 1
+                    continue
+                self.scaler.scale(loss * grad_scale / self.accumulate).backward()
+                bad = (self._first_bad < 0) & ~torch.isfinite(loss.detach())
+                self._first_bad = torch.where(bad, self.step, self._first_bad)  # no host sync
+                totals += torch.stack([per_sample.detach().double().sum(), totals.new_tensor(len(y))])
+                n_batches, pending = n_batches + 1, True
+                self.samples_seen += len(y)
+                if n_batches % self.accumulate == 0:
+                    self._optimizer_step()
+                    steps, pending = steps + 1, False
+                    if max_steps is not None and steps >= max_steps:
+                        break
+            if pending:
+                self._optimizer_step()
+                steps += 1
+        finally:
+            for group, lr in zip(self.optimizer.param_groups, saved_lrs):
+                group["lr"] = lr
+            self.model.train(was_training)
+        self.check_finite()
+        samples = int(totals[1])
+        if self.distributed:
+            torch.distributed.all_reduce(totals)
+        return {"steps": steps, "batches": n_batches, "samples": samples,
+                "loss": float(totals[0] / totals[1].clamp_min(1))}
 
     def _timed(self, batches: Iterator[tuple[Tensor, Tensor]]) -> Iterator[tuple[Tensor, Tensor]]:
         """Yield batches, adding the time spent waiting for each to ``self.data_time``."""
@@ -218,9 +300,9 @@ class Learner:
         metrics = self.task.metrics().to(self.device)
         for x, y in loader.batches(0):
             with self.autocast():
-                out = self.model(x)
+                out = self.task.forward(self.model, x, y)
                 per_sample = self.task.loss(out, y)
-            metrics.update(out.float(), y, per_sample.float())
+            metrics.update(out, y, per_sample)
         self.model.train(was_training)
         return metrics.compute()
 

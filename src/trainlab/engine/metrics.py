@@ -32,6 +32,7 @@ class ClassificationMetrics(Metric):
 
     def update(self, logits: Tensor, target: Tensor, loss: Tensor) -> None:  # (B, C), (B,), (B,)
         c = self.num_classes
+        logits = logits.float()
         pred = logits.argmax(1)
         self.confmat += torch.bincount(target * c + pred, minlength=c * c).view(c, c)
         self.loss_sum += torch.bincount(target, weights=loss.double(), minlength=c)

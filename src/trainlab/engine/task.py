@@ -5,21 +5,25 @@ task (CTC, attention decoding) plugs in as another Task without touching the loo
 """
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 from torchmetrics import Metric
 
 from .metrics import ClassificationMetrics
 
 
 class Task(Protocol):
-    def loss(self, output: Tensor, target: Tensor) -> Tensor:
+    def forward(self, model: nn.Module, x: Tensor, target: Any) -> Any:
+        """The model's output for a batch (a sequence task may feed the target, e.g. teacher forcing)."""
+
+    def loss(self, output: Any, target: Any) -> Tensor:
         """Per-sample loss, shape (B,)."""
 
     def metrics(self) -> Metric:
-        """A fresh metrics accumulator with ``update(output, target, per_sample_loss)`` and ``compute()``."""
+        """A fresh accumulator: ``update(output, target, per_sample_loss)`` (called under no_grad) and
+        ``compute() -> dict`` with at least "loss"; per-class values under "per_class"."""
 
 
 class ClassificationTask:
@@ -27,6 +31,9 @@ class ClassificationTask:
 
     def __init__(self, num_classes: int, label_smoothing: float = 0.0) -> None:
         self.num_classes, self.label_smoothing = num_classes, label_smoothing
+
+    def forward(self, model: nn.Module, x: Tensor, target: Tensor) -> Tensor:
+        return model(x)  # (B, C) logits
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
         return F.cross_entropy(output.float(), target, reduction="none", label_smoothing=self.label_smoothing)
