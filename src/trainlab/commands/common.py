@@ -32,13 +32,17 @@ def log_to_file(path: Path) -> Iterator[None]:
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     loggers = [logging.getLogger("trainlab"), logging.getLogger("py.warnings")]
+    levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.addHandler(handler)
+        if logger.getEffectiveLevel() > logging.INFO:  # called from Python, not the CLI: still log INFO here
+            logger.setLevel(logging.INFO)
     try:
         yield
     finally:
-        for logger in loggers:
+        for logger, level in zip(loggers, levels):
             logger.removeHandler(handler)
+            logger.setLevel(level)
         handler.close()
 
 

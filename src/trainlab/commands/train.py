@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import shutil
@@ -11,17 +10,17 @@ import sys
 import time
 from pathlib import Path
 
-from ..config import config_to_dict, diff_configs, load_config, parse_config
+from ..config import config_to_dict, diff_configs, load_config
 from ..engine import Learner
 from ..engine.signals import GracefulStop
-from ..engine.checkpoint import atomic_write_text, load_checkpoint
-from ..errors import CheckpointError, ConfigError
+from ..engine.checkpoint import load_checkpoint
+from ..errors import ConfigError
 from .common import add_set, format_metrics, log_to_file, write_resolved
 
 log = logging.getLogger("trainlab")
 RUN_OUTPUTS = ("checkpoints", "tensorboard", "history.json", "history.csv", "metrics_val_best.json",
                "metrics_val_last.json", "metrics_test.json", "metrics_valid.json", "training_history.png",
-               "train.log", "params.resolved.json")
+               "train.log", "params.resolved.json", "predictions_test.npz", "predictions_valid.npz")
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
@@ -138,17 +137,11 @@ def checkpoint_path(exp: Path, which: str) -> Path:
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    from ..experiments.evaluation import evaluate_checkpoint  # also writes predictions_<split>.npz
+
     exp: Path = args.exp
-    path = checkpoint_path(exp, args.checkpoint)
-    state = load_checkpoint(path)
-    if "config" not in state or not state["config"]:
-        raise CheckpointError(f"{path} holds no config; it was not written by trainlab train.")
-    cfg = parse_config(state["config"], args.overrides + ["model.pretrained=null"], source=str(path))
-    learner = Learner.from_config(cfg, None, default_callbacks_on=False)  # weights come from the checkpoint
-    learner.load_state_dict(state, weights_only=True)
-    metrics = learner.evaluate(args.split)
-    out = exp / f"metrics_{args.split}.json"
-    atomic_write_text(out, json.dumps({"checkpoint": str(path), "epoch": state.get("epoch"), **metrics}, indent=1))
-    print(format_metrics(args.split, metrics, learner.data.class_names))
-    print(f"wrote {out}")
+    result = evaluate_checkpoint(checkpoint_path(exp, args.checkpoint), exp, split=args.split,
+                                 overrides=args.overrides)
+    print(format_metrics(args.split, result.metrics, result.class_names))
+    print(f"wrote {result.metrics_path} and {result.predictions_path.name}")
     return 0

@@ -1,0 +1,212 @@
+"""Honest comparison of experiments: N seeds of each, mean ± sd, per-class means and paired tests.
+
+Each seed is an experiment folder ``EXP/seeds/seed-<s>/`` (the params of EXP with ``train.seed = s``),
+trained like ``trainlab train`` and evaluated like ``trainlab evaluate``; a seed that already finished
+(its predictions are newer than its best.pt and its params match) is reused. For every pair (baseline,
+other) the report gives, per seed, the exact McNemar test on the two models' predictions of the same
+test examples (McNemar 1947; Dietterich 1998 recommends it for comparing two classifiers), and across
+seeds a paired t-test and a Wilcoxon signed-rank test on test accuracy.
+
+Example:
+    >>> result = compare([Path("experiments/a"), Path("experiments/b")], seeds=[0, 1, 2])  # doctest: +SKIP
+    >>> print(result.markdown)  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import apply_overrides, config_to_dict, find_params_file, is_legacy, parse_config, read_params, \
+    translate_legacy
+from ..engine.checkpoint import atomic_write_text
+from ..engine.history import History
+from ..errors import ConfigError, TrainingError
+from ..stats import mcnemar_exact, mean_sd, paired_test
+from .evaluation import evaluate_checkpoint, read_predictions
+from .records import read_json
+from .running import config_changes, train_in_folder, write_params
+
+log = logging.getLogger("trainlab")
+
+
+@dataclass
+class SeedRun:
+    """One finished seed of one experiment."""
+
+    exp: Path
+    seed: int
+    folder: Path
+    metrics: dict[str, Any]  # metrics_<split>.json
+    predictions: dict[str, np.ndarray]  # pred, target, loss
+    history: History
+    reused: bool
+
+    @property
+    def best_valid_accuracy(self) -> float:
+        values = self.history.values("valid.accuracy")
+        return float(max(values)) if values else float("nan")
+
+    @property
+    def train_time(self) -> float:
+        return float(sum(r.get("time", 0.0) for r in self.history.rows))
+
+
+@dataclass
+class Comparison:
+    names: list[str]
+    seeds: list[int]
+    runs: dict[str, list[SeedRun]]  # name -> one SeedRun per seed, in seed order
+    class_names: list[str]
+    markdown: str
+    tests: list[dict[str, Any]]  # one per (baseline, other): McNemar per seed, paired p-values
+    path: Path  # where the markdown was written
+
+
+def base_params(exp: Path) -> dict[str, Any]:
+    """EXP's params in the sectioned form, without a search block."""
+    raw = read_params(find_params_file(Path(exp)))
+    if is_legacy(raw):
+        raw = translate_legacy(raw)
+    return {k: v for k, v in raw.items() if k != "search"}
+
+
+def seed_folder(exp: Path, seed: int) -> Path:
+    return Path(exp) / "seeds" / f"seed-{seed}"
+
+
+def _finished(folder: Path, config: dict[str, Any], split: str) -> bool:
+    preds, best = folder / f"predictions_{split}.npz", folder / "checkpoints" / "best.pt"
+    resolved = read_json(folder / "params.resolved.json")
+    return (preds.is_file() and best.is_file() and (folder / f"metrics_{split}.json").is_file()
+            and resolved is not None and not config_changes(resolved, config)
+            and preds.stat().st_mtime >= best.stat().st_mtime)
+
+
+def run_seed(exp: Path, seed: int, *, split: str = "test", overrides: list[str] = (), train: bool = True) -> SeedRun:
+    """Train (or reuse) and evaluate seed ``seed`` of experiment ``exp``."""
+    raw = apply_overrides(base_params(exp), [*overrides, f"train.seed={seed}"])
+    folder = seed_folder(exp, seed)
+    cfg = parse_config(raw, source=f"{folder}/params.json")
+    reused = _finished(folder, config_to_dict(cfg), split)
+    if not reused:
+        if not train:
+            raise ConfigError(f"{folder} has no finished run; leave out --no-train to train it.")
+        log.info("compare: training %s", folder)
+        write_params(folder, raw)
+        outcome = train_in_folder(folder, cfg, extra={"compare": {"experiment": str(exp), "seed": seed}})
+        if outcome.interrupted:
+            raise TrainingError(f"{folder} was interrupted; run the same compare command again to continue it.")
+        evaluate_checkpoint(folder / "checkpoints" / "best.pt", folder, split=split)
+    metrics = read_json(folder / f"metrics_{split}.json") or {}
+    return SeedRun(Path(exp), seed, folder, metrics, read_predictions(folder, split),
+                   History.read(folder / "history.json"), reused)
+
+
+def _names(exps: list[Path]) -> list[str]:
+    names = [Path(e).name for e in exps]
+    if len(set(names)) == len(names):
+        return names
+    common = os.path.commonpath([str(Path(e).resolve()) for e in exps])
+    return [str(Path(e).resolve().relative_to(common)) or Path(e).name for e in exps]
+
+
+def _pm(values: list[float], digits: int = 4) -> str:
+    m, s = mean_sd(values)
+    return f"{m:.{digits}f} ± {s:.{digits}f}"
+
+
+def pair_tests(a: list[SeedRun], b: list[SeedRun]) -> dict[str, Any]:
+    """McNemar per seed (when both models saw the same examples) and paired tests across seeds."""
+    per_seed = []
+    for ra, rb in zip(a, b):
+        ta, tb = ra.predictions["target"], rb.predictions["target"]
+        if ta.shape != tb.shape or not np.array_equal(ta, tb):
+            per_seed.append({"seed": ra.seed, "same_examples": False})
+            continue
+        m = mcnemar_exact(ra.predictions["pred"] == ta, rb.predictions["pred"] == tb)
+        per_seed.append({"seed": ra.seed, "same_examples": True, "only_a": m.only_a, "only_b": m.only_b,
+                         "p_value": m.p_value})
+    acc_a = [r.metrics["accuracy"] for r in a]
+    acc_b = [r.metrics["accuracy"] for r in b]
+    out: dict[str, Any] = {"mcnemar": per_seed, "mean_difference": float(np.mean(acc_b) - np.mean(acc_a))}
+    if len(a) >= 2:
+        out["t_p"] = paired_test(acc_a, acc_b, "t")
+        out["wilcoxon_p"] = paired_test(acc_a, acc_b, "wilcoxon")
+    return out
+
+
+def report(names: list[str], seeds: list[int], runs: dict[str, list[SeedRun]], class_names: list[str],
+           tests: list[dict[str, Any]], split: str) -> str:
+    """The comparison as markdown (what ``compare.md`` holds and the CLI prints)."""
+    head = "| | " + " | ".join(names) + " |\n|---|" + "---|" * len(names)
+    rows = [
+        (f"{split} accuracy", lambda r: r.metrics["accuracy"]),
+        (f"{split} macro-F1", lambda r: r.metrics["f1"]),
+        (f"{split} loss", lambda r: r.metrics["loss"]),
+        ("best valid accuracy", lambda r: r.best_valid_accuracy),
+        ("epochs", lambda r: float(len(r.history))),
+        ("train time (s)", lambda r: r.train_time),
+    ]
+    lines = [f"# Comparison on the {split} split, {len(seeds)} seed(s): {', '.join(map(str, seeds))}", "", head]
+    for label, get in rows:
+        digits = 1 if label.startswith(("epochs", "train time")) else 4
+        lines.append(f"| {label} | " + " | ".join(_pm([get(r) for r in runs[n]], digits) for n in names) + " |")
+    lines += ["", f"Mean ± sample standard deviation over seeds (a seed sets the model's initialisation, the data "
+                  f"order and augmentation, and any split the dataset carves itself).", "",
+              f"## Per-class {split} accuracy (mean over seeds)", "",
+              "| class | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for i, cname in enumerate(class_names):
+        cells = [f"{np.mean([r.metrics['per_class']['accuracy'][i] for r in runs[n]]):.4f}" for n in names]
+        lines.append(f"| {cname} | " + " | ".join(cells) + " |")
+    for t in tests:
+        a, b = t["a"], t["b"]
+        lines += ["", f"## {b} vs {a}", "", f"Exact McNemar test on the {split} predictions of each seed "
+                  "(the same examples; p < 0.05 means the two models' errors differ beyond chance):", "",
+                  f"| seed | only {a} right | only {b} right | p |", "|---|---|---|---|"]
+        for m in t["mcnemar"]:
+            if m["same_examples"]:
+                lines.append(f"| {m['seed']} | {m['only_a']} | {m['only_b']} | {m['p_value']:.4g} |")
+            else:
+                lines.append(f"| {m['seed']} | – | – | n/a: the {split} sets differ (different data settings) |")
+        lines.append("")
+        lines.append(f"Mean difference in {split} accuracy ({b} − {a}): {t['mean_difference']:+.4f}.")
+        if "t_p" in t:
+            n = len(seeds)
+            lines.append(f"Paired tests across the {n} seeds on {split} accuracy: t-test p = {t['t_p']:.4g}; "
+                         f"Wilcoxon signed-rank p = {t['wilcoxon_p']:.4g} (with {n} pairs its smallest possible "
+                         f"p is {2 / 2 ** n:.4g}).")
+        else:
+            lines.append("Paired tests across seeds need at least 2 seeds.")
+    return "\n".join(lines) + "\n"
+
+
+def compare(exps: list[Path], seeds: list[int], *, split: str = "test", overrides: list[str] = (),
+            out: Path | None = None, train: bool = True) -> Comparison:
+    """Run or reuse ``seeds`` of every experiment, test each against the first, write the markdown to ``out``
+    (default: ``compare.md`` in the experiments' common parent folder)."""
+    if len(exps) < 2:
+        raise ConfigError(f"compare needs at least two experiments, got {len(exps)}.")
+    if not seeds:
+        raise ConfigError("compare needs at least one seed (--seeds N).")
+    names = _names(exps)
+    runs = {n: [run_seed(e, s, split=split, overrides=overrides, train=train) for s in seeds]
+            for n, e in zip(names, exps)}
+    first = runs[names[0]][0]
+    class_names = History.read(first.folder / "history.json").class_names or \
+        [str(i) for i in range(len(first.metrics["per_class"]["accuracy"]))]
+    widths = {len(r.metrics["per_class"]["accuracy"]) for n in names for r in runs[n]}
+    if len(widths) != 1:
+        raise ConfigError(f"the experiments have different numbers of classes ({sorted(widths)}); compare models "
+                          "of the same task.")
+    tests = [{"a": names[0], "b": n, **pair_tests(runs[names[0]], runs[n])} for n in names[1:]]
+    markdown = report(names, list(seeds), runs, class_names, tests, split)
+    if out is None:
+        common = Path(os.path.commonpath([str(Path(e).resolve()) for e in exps]))
+        out = common / "compare.md"
+    atomic_write_text(Path(out), markdown)
+    return Comparison(names, list(seeds), runs, class_names, markdown, tests, Path(out))

@@ -1,0 +1,83 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trainlab.engine.history import History
+from trainlab.errors import ConfigError
+from trainlab.experiments.compare import SeedRun, compare, pair_tests
+from trainlab.experiments.evaluation import evaluate_checkpoint, read_predictions
+from trainlab.stats import mcnemar_exact, paired_test
+
+
+def seed_run(seed, correct, targets=None):
+    targets = np.arange(len(correct)) % 3 if targets is None else targets
+    pred = np.where(correct, targets, (targets + 1) % 3)
+    return SeedRun(Path("x"), seed, Path("x"), {"accuracy": float(np.mean(correct))},
+                   {"pred": pred, "target": targets, "loss": np.zeros(len(correct))}, History(), reused=True)
+
+
+def test_pair_tests_use_mcnemar_per_seed_and_paired_tests_across_seeds():
+    rng = np.random.default_rng(0)
+    a = [seed_run(s, rng.random(200) < 0.7) for s in range(4)]
+    b = [seed_run(s, rng.random(200) < 0.9) for s in range(4)]
+    out = pair_tests(a, b)
+    for m, ra, rb in zip(out["mcnemar"], a, b):
+        expected = mcnemar_exact(ra.predictions["pred"] == ra.predictions["target"],
+                                 rb.predictions["pred"] == rb.predictions["target"])
+        assert (m["only_a"], m["only_b"], m["p_value"]) == (expected.only_a, expected.only_b, expected.p_value)
+    acc_a, acc_b = [r.metrics["accuracy"] for r in a], [r.metrics["accuracy"] for r in b]
+    assert out["t_p"] == paired_test(acc_a, acc_b, "t") and out["wilcoxon_p"] == paired_test(acc_a, acc_b, "wilcoxon")
+    assert out["mean_difference"] == pytest.approx(np.mean(acc_b) - np.mean(acc_a))
+    assert out["t_p"] < 0.05  # 70% vs 90% on 200 examples: a real difference
+
+
+def test_mcnemar_is_skipped_when_the_examples_differ():
+    a = [seed_run(0, np.ones(10, bool), np.zeros(10, int))]
+    b = [seed_run(0, np.ones(10, bool), np.ones(10, int))]
+    out = pair_tests(a, b)
+    assert out["mcnemar"] == [{"seed": 0, "same_examples": False}] and "t_p" not in out
+
+
+def test_compare_trains_seeds_reuses_them_and_reports(tmp_path, lab):
+    a = lab.write(tmp_path / "a", lab.tiny(epochs=2))
+    b_params = lab.tiny(epochs=2)
+    b_params["optim"]["lr"] = 1e-4
+    b = lab.write(tmp_path / "b", b_params)
+    result = compare([a, b], [0, 1])
+    assert result.path == tmp_path / "compare.md" and result.path.read_text() == result.markdown
+    for exp in (a, b):
+        for s in (0, 1):
+            folder = exp / "seeds" / f"seed-{s}"
+            params = json.loads((folder / "params.json").read_text())
+            assert params["train"]["seed"] == s and (folder / "predictions_test.npz").is_file()
+    runs_a = result.runs["a"]
+    accs = [r.metrics["accuracy"] for r in runs_a]
+    md = result.markdown
+    assert f"{np.mean(accs):.4f} ± {np.std(accs, ddof=1):.4f}" in md
+    assert "## b vs a" in md and "Wilcoxon" in md and "t-test p =" in md
+    pred = read_predictions(a / "seeds" / "seed-0")
+    assert np.mean(pred["pred"] == pred["target"]) == pytest.approx(accs[0])
+    per_class = md.split("## Per-class")[1].split("##")[0]
+    assert sum(line.startswith("|") for line in per_class.splitlines()) == 2 + 4  # header + 4 classes
+    stamp = (a / "seeds" / "seed-1" / "checkpoints" / "best.pt").stat().st_mtime_ns
+    again = compare([a, b], [0, 1], train=False)
+    assert all(r.reused for runs in again.runs.values() for r in runs)
+    assert (a / "seeds" / "seed-1" / "checkpoints" / "best.pt").stat().st_mtime_ns == stamp
+    assert again.markdown == result.markdown
+    with pytest.raises(ConfigError, match="no finished run"):
+        compare([a, b], [2], train=False)
+    with pytest.raises(ConfigError, match="at least two"):
+        compare([a], [0])
+
+
+def test_evaluate_writes_predictions_that_match_the_metrics(trained, tmp_path):
+    ev = evaluate_checkpoint(trained / "checkpoints" / "best.pt", tmp_path, split="valid")
+    with np.load(ev.predictions_path) as f:
+        pred, target, loss = f["pred"], f["target"], f["loss"]
+    assert ev.metrics_path == tmp_path / "metrics_valid.json"
+    assert np.mean(pred == target) == pytest.approx(ev.metrics["accuracy"])
+    assert float(loss.mean()) == pytest.approx(ev.metrics["loss"], rel=1e-4)
+    cm = np.array(ev.metrics["confusion_matrix"])
+    assert np.array_equal(cm, np.bincount(target * 4 + pred, minlength=16).reshape(4, 4))
