@@ -3,15 +3,12 @@ changing what it computes (function-preserving transforms, trainlab.morph)."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-import torch
-
-from ..config import MorphStep, config_to_dict, parse_config
+from ..config import MorphStep, parse_config
 from ..engine import Learner
-from ..engine.checkpoint import load_checkpoint, save_checkpoint
-from ..engine.factory import apply_morph_steps, model_from_config
+from ..engine.checkpoint import load_checkpoint
+from ..experiments.transformed import write_transformed_experiment
 from ..errors import ConfigError
 from .train import checkpoint_path
 
@@ -69,28 +66,11 @@ def morph_cmd(args: argparse.Namespace) -> int:
         step = MorphStep(op="widen", factor=args.widen, extra=args.widen_extra, where=args.where,
                          method=args.method, init=_init_value(args.init), noise=args.noise)
     before = learner.evaluate("valid")
-    new = apply_morph_steps(old, [step], learner.data.input_shape).eval()
-    with torch.no_grad():
-        delta = float((new(x) - old(x)).abs().max())
-    n_old, n_new = sum(p.numel() for p in old.parameters()), sum(p.numel() for p in new.parameters())
+    birth = write_transformed_experiment(cfg, old, [step], args.out, input_shape=learner.data.input_shape,
+                                         check_input=x, lr_rule=args.lr_rule, source=str(path))
+    new, delta, n_old, n_new = birth.model, birth.delta, birth.n_old, birth.n_new
     learner.set_model(new)
     after = learner.evaluate("valid")
-
-    new_cfg = config_to_dict(cfg)
-    new_cfg["model"]["morph"] = [*new_cfg["model"]["morph"], step.model_dump(mode="json")]
-    new_cfg["model"]["pretrained"] = "init.pt"
-    if args.lr_rule == "param_ratio":
-        lrs = cfg.optim.lrs
-        scaled = [lr * n_old / n_new for lr in lrs]
-        new_cfg["optim"]["lr"] = scaled if isinstance(cfg.optim.lr, list) else scaled[0]
-    checked = parse_config(new_cfg, source=str(args.out))
-    args.out.mkdir(parents=True, exist_ok=True)
-    save_checkpoint({"model": new.state_dict(), "source": str(path)}, args.out / "init.pt")
-    rebuilt = model_from_config(checked, num_classes=learner.data.num_classes,
-                                input_shape=learner.data.input_shape, base_dir=args.out).eval()
-    with torch.no_grad():  # the new folder must rebuild exactly this model
-        assert torch.equal(rebuilt(x), new(x)), "rebuilding the transformed model from its params failed"
-    (args.out / "params.json").write_text(json.dumps({k: v for k, v in new_cfg.items() if v is not None}, indent=2))
     print(f"{step.op} ({step.method}): parameters {n_old:,} -> {n_new:,}; max |Δ output| {delta:.2e} on a "
           f"validation batch; valid accuracy {before['accuracy']:.4f} -> {after['accuracy']:.4f}, "
           f"loss {before['loss']:.4f} -> {after['loss']:.4f}")

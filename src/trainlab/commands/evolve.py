@@ -1,0 +1,36 @@
+"""`trainlab evolve PARENT`: neuroevolution with shared weights (trainlab.evolve)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..config import load_config
+from .common import add_set, log_to_file
+
+
+def register(verbs: argparse._SubParsersAction) -> None:
+    p = verbs.add_parser("evolve", help="grow a population by function-preserving mutations and ensemble it",
+                         description="Train PARENT (if not trained yet), then evolve a population of its "
+                                     "descendants as set in the 'evolve' block of PARENT's params; rerun to resume.")
+    p.add_argument("parent", type=Path, help="experiment folder whose params hold an 'evolve' block")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="train N members in parallel processes")
+    add_set(p)
+    p.set_defaults(func=evolve_cmd)
+
+
+def evolve_cmd(args: argparse.Namespace) -> int:
+    from ..evolve import evolve
+
+    cfg = load_config(args.parent, args.overrides)
+    with log_to_file(args.parent / "evolve.log"):
+        pop = evolve(args.parent, cfg, workers=args.workers)
+    res = pop.results or {}
+    line = (f"ensemble of {len(res.get('ensemble_members', []))} ({res.get('combine')}): test accuracy "
+            f"{res['ensemble']['accuracy']:.4f}; best member {res['best_member_id']}: {res['best_member']['accuracy']:.4f}")
+    if "baseline" in res:
+        line += f"; from scratch with equal FLOPs: {res['baseline']['accuracy']:.4f}"
+    print(line)
+    if pop.stopped:
+        print(pop.stopped)
+    print(f"wrote {args.parent}/population.json, evolution.md, lineage.png, metrics_evolve_test.json")
+    return 0
