@@ -150,3 +150,115 @@ def test_sigterm_finishes_the_step_and_saves(tmp_path):
     state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert (state["epoch"], state["batch_idx"]) == (1, 2)
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
+
+
+# ---------------------------------------------------------------------- train_pass (the extra-pass hook)
+
+
+def test_train_pass_steps_without_touching_the_epochs_counters_or_per_batch_hooks():
+    class Hooks(Callback):
+        def __init__(self):
+            self.calls = {"on_batch_start": 0, "on_after_backward": 0, "on_batch_end": 0}
+
+        def on_batch_start(self, learner):
+            self.calls["on_batch_start"] += 1
+
+        def on_after_backward(self, learner):
+            self.calls["on_after_backward"] += 1
+
+        def on_batch_end(self, learner):
+            self.calls["on_batch_end"] += 1
+
+    hooks = Hooks()
+    learner = tiny_learner(callbacks=[hooks], accumulate=2).fit(1)
+    before = dict(hooks.calls)
+    step, seen, metrics = learner.step, learner.samples_seen, learner._metric_state()
+    old = weights(learner)
+    subset = learner.data.train.subset(torch.arange(100), train=True)  # 100 samples = 4 batches of 32 (last 4)
+    result = learner.train_pass(subset, epoch=5)
+    assert result["batches"] == 4 and result["samples"] == 100 and result["steps"] == 2  # accumulate 2
+    assert learner.step == step + 2 and learner.samples_seen == seen + 100 and learner.batch_idx == 0
+    assert hooks.calls["on_after_backward"] == before["on_after_backward"] + 2  # e.g. gradient clipping
+    assert hooks.calls["on_batch_start"] == before["on_batch_start"] and hooks.calls["on_batch_end"] == before["on_batch_end"]
+    assert all(torch.equal(v, learner._metric_state()[k]) for k, v in metrics.items())
+    assert any(not torch.equal(v, learner.model.state_dict()[k]) for k, v in old.items())
+    assert learner.train_pass(subset, epoch=5, max_steps=1)["batches"] == 2  # 1 step × accumulate 2
+    assert learner.train_pass(subset, epoch=5, max_steps=0) == {"steps": 0, "batches": 0, "samples": 0, "loss": 0.0}
+
+
+def test_train_pass_loss_is_the_sample_weighted_mean():
+    learner = tiny_learner(lr=1e-12, optimizer="sgd")  # weights stay (almost exactly) put
+    subset = learner.data.train.subset(torch.arange(40), train=False)  # batches of 32 and 8
+    expected = float(torch.nn.functional.cross_entropy(learner.predict(subset), subset.targets))
+    assert learner.train_pass(subset)["loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_train_pass_lr_scale_restores_every_groups_lr_exactly_even_on_error():
+    learner = tiny_learner(optimizer="sgd", lr=0.0123)
+    learner.optimizer.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.7})
+    seen = []
+
+    class Capture(Callback):
+        def on_after_backward(self, learner):
+            seen.append([g["lr"] for g in learner.optimizer.param_groups])
+
+    learner.callbacks = type(learner.callbacks)([Capture()])
+    subset = learner.data.train.subset(torch.arange(64), train=True)
+    learner.train_pass(subset, lr_scale=1e-2)
+    assert seen == [[0.0123 * 1e-2, 0.7 * 1e-2]] * 2
+    assert [g["lr"] for g in learner.optimizer.param_groups] == [0.0123, 0.7]
+
+    def broken():
+        yield next(iter(subset.batches(0)))
+        raise RuntimeError("data died")
+
+    with pytest.raises(RuntimeError, match="data died"):
+        learner.train_pass(broken(), lr_scale=1e-3)
+    assert [g["lr"] for g in learner.optimizer.param_groups] == [0.0123, 0.7]
+
+
+def test_train_pass_grad_scale_equals_lr_scale_under_plain_sgd():
+    def moved(**scale):
+        learner = tiny_learner(optimizer="sgd", lr=0.1)
+        start = weights(learner)
+        learner.train_pass(learner.data.train.subset(torch.arange(64), train=True), **scale)
+        return {k: learner.model.state_dict()[k] - v for k, v in start.items()}
+
+    by_grad, by_lr = moved(grad_scale=0.25), moved(lr_scale=0.25)
+    for k, v in by_grad.items():
+        assert v.abs().max() > 0 and torch.allclose(v, by_lr[k], atol=1e-7), k
+
+
+def test_train_pass_nan_raises_the_training_error():
+    learner = tiny_learner()
+    with torch.no_grad():
+        learner.model[1].weight.fill_(float("nan"))
+    with pytest.raises(TrainingError, match="NaN or infinite"):
+        learner.train_pass(learner.data.train.subset(torch.arange(32), train=True))
+
+
+def test_train_pass_freeze_norm_keeps_batchnorm_statistics():
+    learner = tiny_learner()
+    learner.model.insert(2, torch.nn.BatchNorm1d(32))  # (B, 32) after the first Linear
+    learner.fit(1)
+    stats = {k: v.clone() for k, v in learner.model[2].state_dict().items()}
+    two_classes = learner.data.train.subset((learner.data.train.targets < 2).nonzero().squeeze(1), train=True)
+    learner.train_pass(two_classes, freeze_norm=True)
+    assert all(torch.equal(v, learner.model[2].state_dict()[k]) for k, v in stats.items())
+    assert learner.model.training and learner.model[2].training  # modes restored
+    learner.train_pass(two_classes)  # default: BatchNorm updates its statistics from the subset
+    assert not torch.equal(stats["running_mean"], learner.model[2].running_mean)
+
+
+def test_train_pass_restore_optimizer_state_leaves_adams_moments_untouched():
+    learner = tiny_learner().fit(1)
+    before = {id(p): {k: v.clone() for k, v in s.items()} for p, s in learner.optimizer.state.items()}
+    old = weights(learner)
+    subset = learner.data.train.subset(torch.arange(64), train=True)
+    learner.train_pass(subset, lr_scale=0.1, restore_optimizer_state=True)
+    assert any(not torch.equal(v, learner.model.state_dict()[k]) for k, v in old.items())  # the weights moved
+    for p, s in learner.optimizer.state.items():
+        assert all(torch.equal(v, before[id(p)][k]) for k, v in s.items())
+    learner.train_pass(subset, lr_scale=0.1)  # shared: the moments carry the pass's gradients
+    p, s = next(iter(learner.optimizer.state.items()))
+    assert not torch.equal(s["exp_avg"], before[id(p)]["exp_avg"]) and s["step"] == before[id(p)]["step"] + 2

@@ -20,7 +20,8 @@ from .common import add_set, format_metrics, log_to_file, write_resolved
 log = logging.getLogger("trainlab")
 RUN_OUTPUTS = ("checkpoints", "tensorboard", "history.json", "history.csv", "metrics_val_best.json",
                "metrics_val_last.json", "metrics_test.json", "metrics_valid.json", "training_history.png",
-               "train.log", "params.resolved.json", "predictions_test.npz", "predictions_valid.npz")
+               "train.log", "params.resolved.json", "predictions_test.npz", "predictions_valid.npz",
+               "focus_history.png")
 
 
 def register(verbs: argparse._SubParsersAction) -> None:

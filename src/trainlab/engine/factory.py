@@ -90,6 +90,11 @@ def default_callbacks(cfg: Config, exp_dir: Path | None, scheduler=None, interva
         es = t.early_stopping
         cbs.append(EarlyStopping(monitor=es.monitor, mode=es.mode, patience=es.patience,
                                  min_delta=es.min_delta, restore_best=es.restore_best))
+    if cfg.focus is not None:  # Adaptive Focus Learning: an extra pass on the worst classes (trainlab.focus)
+        from ..focus import focus_from_config
+
+        plot = Path(exp_dir) / "focus_history.png" if exp_dir is not None and cfg.logging.plot else None
+        cbs.append(focus_from_config(cfg.focus, seed=t.seed, plot_path=plot))
     if exp_dir is not None:
         cbs += [Checkpoint(exp_dir, monitor=t.monitor, mode=t.mode, save_every=t.save_every,
                            save_every_steps=t.save_every_steps), HistoryWriter(exp_dir)]

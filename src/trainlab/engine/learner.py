@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import time
 from collections.abc import Iterable, Iterator
@@ -181,7 +182,8 @@ class Learner:
         self.step += 1
 
     def train_pass(self, batches: BatchLoader | Iterable[tuple[Tensor, Tensor]], *, epoch: int = 0,
-                   max_steps: int | None = None, lr_scale: float = 1.0, grad_scale: float = 1.0) -> dict[str, float]:
+                   max_steps: int | None = None, lr_scale: float = 1.0, grad_scale: float = 1.0,
+                   freeze_norm: bool = False, restore_optimizer_state: bool = False) -> dict[str, float]:
         """An extra training pass beside the epoch's normal one (e.g. Focus Learning's pass on a few classes).
 
         ``batches`` is a loader (its order of ``epoch`` is used) or any iterable of (x, y) batches; the pass
@@ -192,6 +194,13 @@ class Learner:
           back afterwards, also on error (under Adam this is the meaningful "smaller step").
           ``grad_scale`` multiplies the loss, hence every gradient before clipping (the original "penalty";
           under Adam a constant gradient scale is nearly a no-op).
+        - ``freeze_norm`` runs BatchNorm layers in eval mode for the pass: they normalize with, and keep, their
+          running statistics (a pass over a biased subset, e.g. two classes, would otherwise overwrite the
+          statistics the whole data needs: on digits 4 steps at lr ~0 cost 2 points of accuracy).
+        - ``restore_optimizer_state`` puts the optimizer's state (momentum, Adam moments, step counts) back
+          after the pass: its steps move the weights but leave no trace in the state the normal steps use.
+          Shared, Adam's first moment carries the pass's last gradients into the next ~10 normal steps at full
+          lr (in a small Fashion-MNIST run, 2-class passes at lr × 0.01 then cost 20 points of accuracy).
         - Only ``on_after_backward`` hooks fire (gradient clipping applies). Per-batch hooks of the normal pass
           (progress bar, step checkpoints, per-step schedules, FLOPs budget) do not, so no checkpoint is
           written mid-pass and schedules keep their length; a stop request lets the pass finish.
@@ -213,6 +222,8 @@ class Learner:
         if max_steps is not None and max_steps <= 0:
             batches = ()
         saved_lrs = [group["lr"] for group in self.optimizer.param_groups]
+        saved_state = ({param: {k: v.clone() if isinstance(v, Tensor) else copy.deepcopy(v) for k, v in state.items()}
+                        for param, state in self.optimizer.state.items()} if restore_optimizer_state else None)
         was_training = self.model.training
         totals = torch.zeros(2, dtype=torch.float64, device=self.device)  # (loss sum, samples)
         n_batches = steps = 0
@@ -221,6 +232,10 @@ class Learner:
             for group, lr in zip(self.optimizer.param_groups, saved_lrs):
                 group["lr"] = lr * lr_scale
             self.model.train()
+            if freeze_norm:
+                for module in self.model.modules():
+                    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                        module.eval()
             for x, y in batches:
                 _, per_sample = self._forward(x, y)
                 loss = per_sample.mean()
@@ -230,9 +245,9 @@ class Learner:
                 self.scaler.scale(loss * grad_scale / self.accumulate).backward()
                 bad = (self._first_bad < 0) & ~torch.isfinite(loss.detach())
                 self._first_bad = torch.where(bad, self.step, self._first_bad)  # no host sync
-                totals += torch.stack([per_sample.detach().double().sum(), totals.new_tensor(len(y))])
+                totals += torch.stack([per_sample.detach().double().sum(), totals.new_tensor(x.shape[0])])
                 n_batches, pending = n_batches + 1, True
-                self.samples_seen += len(y)
+                self.samples_seen += x.shape[0]
                 if n_batches % self.accumulate == 0:
                     self._optimizer_step()
                     steps, pending = steps + 1, False
@@ -244,6 +259,9 @@ class Learner:
         finally:
             for group, lr in zip(self.optimizer.param_groups, saved_lrs):
                 group["lr"] = lr
+            if saved_state is not None:
+                self.optimizer.state.clear()
+                self.optimizer.state.update(saved_state)
             self.model.train(was_training)
         self.check_finite()
         samples = int(totals[1])

@@ -1,0 +1,153 @@
+"""FocusCallback: runs a focus strategy inside the Learner through its hooks and ``train_pass``.
+
+Per epoch, with ``order="after"`` (the original method): the normal pass -> validation -> if it is time,
+pick classes on that validation, run :meth:`Learner.train_pass` over their training samples, validate
+again; the epoch's ``valid.*`` metrics are then the post-focus ones (the model the epoch ends with, which
+``best.pt`` and early stopping judge). With ``order="before"`` (reversed) the focus pass opens the epoch,
+ranking classes on the previous epoch's validation (a fresh one when there is none, e.g. at epoch 1).
+
+History keys, on every epoch that took a decision: ``focus.steps`` (0 = no focus), ``focus.classes``,
+``focus.samples``, ``focus.loss`` (sample-weighted mean over the pass), ``focus.time``,
+``focus.per_class.samples`` (C,), ``focus.pre.*`` (the validation that chose the classes) and ``focus.post.*``
+(the validation right after the focus pass); the soft variant adds ``focus.per_class.probability``.
+
+Resume: the decision of the epoch in progress and the strategy's RNG are in the callback's state; no
+checkpoint is written during a focus pass (``train_pass`` fires no per-batch hooks), so a run killed
+mid-focus resumes from a checkpoint taken before the pass and repeats it exactly.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..engine.callback import Callback
+from ..engine.history import History
+from ..engine.learner import flatten_metrics
+from ..errors import ConfigError
+from .strategies import FocusLearning
+
+log = logging.getLogger(__name__)
+
+RECORDED = ("loss", "accuracy", "per_class.accuracy", "per_class.loss")  # kept as focus.pre.* / focus.post.*
+
+
+def _count_labels(batches: Iterable[tuple[Tensor, Tensor]], counts: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
+    """Pass batches through, adding each batch's labels to ``counts`` (C,) on the device (no host sync)."""
+    for x, y in batches:
+        counts += torch.bincount(y, minlength=len(counts))
+        yield x, y
+
+
+class FocusCallback(Callback):
+    """Adds a strategy's focus pass to every epoch it chooses (see the module docstring for the rules).
+
+    Example:
+        >>> from trainlab.focus import FocusLearning
+        >>> cb = FocusCallback(FocusLearning(k=2, monitor="loss"))
+        >>> learner = Learner(model, data, optimizer=opt, callbacks=[cb]).fit(3)  # doctest: +SKIP
+        >>> learner.history.rows[-1]["focus.classes"]  # doctest: +SKIP
+        [6, 2]
+    """
+
+    order = 6  # after FlopsCounter's epoch start (focus steps count as training FLOPs), before checkpoints
+
+    def __init__(self, strategy: FocusLearning, *, plot_path: Path | None = None) -> None:
+        self.strategy = strategy
+        self.plot_path = Path(plot_path) if plot_path else None
+        self.done_epoch = 0  # the last epoch (1-based) whose focus decision was taken
+        self.record: dict[str, Any] = {}  # that decision's history entries
+
+    # ------------------------------------------------------------------ hooks
+    def on_fit_start(self, learner) -> None:
+        with warnings.catch_warnings():  # compute() on an empty state, only to read the metric names
+            warnings.simplefilter("ignore")
+            per_class = learner.task.metrics().compute().get("per_class", {})
+        if self.strategy.monitor not in per_class:
+            raise ConfigError(f"focus.monitor {self.strategy.monitor!r} is not a per-class metric of this task; "
+                              f"allowed: {', '.join(k for k in per_class if k != 'support') or 'none'}.")
+
+    def on_validation_end(self, learner) -> None:
+        if self.strategy.order != "after":
+            return
+        current = dict(learner.logs)  # this epoch's validation, before focusing
+        history = History([*learner.history.rows, current], learner.history.class_names)
+        self._decide(learner, history, lambda: current)
+
+    def on_epoch_start(self, learner) -> None:
+        if self.strategy.order != "before":
+            return
+        if self.done_epoch == learner.epoch + 1:  # resumed mid-epoch, after this epoch's focus pass
+            learner.logs.update(self.record)
+            return
+        if learner.batch_idx:  # resumed mid-epoch from a checkpoint without focus state: never focus twice
+            log.warning("focus: resumed in the middle of epoch %d without its focus decision; no focus pass",
+                        learner.epoch + 1)
+            return
+        self._decide(learner, learner.history, lambda: self._latest_validation(learner))
+
+    def on_fit_end(self, learner) -> None:
+        if self.plot_path is not None and any("focus.steps" in r for r in learner.history.rows):
+            from .plot import plot_focus
+
+            plot_focus(learner.history, self.plot_path)
+
+    # ------------------------------------------------------------------ the focus step
+    def _decide(self, learner, history: History, validation) -> None:
+        epoch = learner.epoch + 1
+        self.done_epoch = epoch
+        if not self.strategy.time_to_focus(history, epoch=epoch):
+            self.record = {"focus.steps": 0, "focus.classes": []}
+        else:
+            self.record = self._focus(learner, epoch, validation())
+        learner.logs.update(self.record)
+
+    def _focus(self, learner, epoch: int, pre: dict[str, Any]) -> dict[str, Any]:
+        per_class = {k.removeprefix("valid.per_class."): v for k, v in pre.items() if k.startswith("valid.per_class.")}
+        classes = self.strategy.pick_classes(per_class)
+        counts = torch.zeros(learner.data.num_classes, dtype=torch.long, device=learner.device)  # (C,)
+        start = time.perf_counter()
+        batches = self.strategy.focus_batches(classes, train=learner.data.train, epoch=epoch - 1)
+        result = learner.train_pass(_count_labels(batches, counts), **self.strategy.train_pass_args())
+        post = flatten_metrics("valid", learner.evaluate("valid"))
+        if self.strategy.order == "after":
+            learner.logs.update(post)  # the epoch ends with the focused model
+        if learner.distributed:
+            torch.distributed.all_reduce(counts)
+        names = learner.data.class_names
+        log.info("focus at epoch %d on %s: %d steps, focus loss %.4f, valid accuracy %.4f -> %.4f", epoch,
+                 " + ".join(names[c] for c in classes), result["steps"], result["loss"],
+                 pre.get("valid.accuracy", float("nan")), post["valid.accuracy"])
+        record = {"focus.classes": list(classes), "focus.steps": result["steps"], "focus.loss": result["loss"],
+                  "focus.samples": int(counts.sum()), "focus.time": time.perf_counter() - start,
+                  "focus.per_class.samples": counts.tolist()}
+        monitored = f"per_class.{self.strategy.monitor}"
+        for key in dict.fromkeys([*RECORDED, monitored]):
+            if f"valid.{key}" in pre:
+                record[f"focus.pre.{key}"] = pre[f"valid.{key}"]
+            if f"valid.{key}" in post:
+                record[f"focus.post.{key}"] = post[f"valid.{key}"]
+        record.update(self.strategy.describe())
+        return record
+
+    @staticmethod
+    def _latest_validation(learner) -> dict[str, Any]:
+        """The current model's validation: the last row if it validated these weights, else a fresh one."""
+        last = learner.history.rows[-1] if learner.history.rows else {}
+        if last.get("epoch") == learner.epoch and "valid.per_class.accuracy" in last:
+            return last
+        return flatten_metrics("valid", learner.evaluate("valid"))
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        return {"done_epoch": self.done_epoch, "record": self.record, "strategy": self.strategy.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.done_epoch, self.record = state["done_epoch"], dict(state["record"])
+        self.strategy.load_state_dict(state["strategy"])
