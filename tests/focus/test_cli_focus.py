@@ -39,6 +39,9 @@ def test_train_with_focus_records_history_and_resumes(tmp_path, tiny_params, cap
     assert code == 0, err
     rows = json.loads((exp / "history.json").read_text())["rows"]
     assert [r["focus.steps"] for r in rows] == [0, 3, 0, 3]
+    (exp / "focus_history.png").unlink()
+    assert run(capsys, "plot", exp)[0] == 0  # trainlab plot shows which classes were focused when
+    assert (exp / "focus_history.png").stat().st_size > 1000
 
 
 def test_focus_on_the_test_split_is_refused_in_one_line(tmp_path, tiny_params, capsys):

@@ -104,13 +104,20 @@ def plot_per_class(runs: list[RunRecord], path: Path, metric: str = "valid.accur
 
 
 def plot_folder(folder: Path, *, metric: str = "valid.accuracy", direction: str = "maximize") -> list[Path]:
-    """``trainlab plot DIR``: a run gets ``training_history.png``; a parent of runs gets
+    """``trainlab plot DIR``: a run gets ``training_history.png`` (and ``focus_history.png`` when it used
+    Adaptive Focus Learning); a parent of runs gets
     ``history_plots.png`` and ``per_class_accuracy.png`` (runs sorted best first by ``metric``)."""
     from ..plots import plot_history
 
     folder = Path(folder)
     if (folder / "history.json").is_file():
-        return [plot_history(History.read(folder / "history.json"), folder / "training_history.png")]
+        history = History.read(folder / "history.json")
+        out = [plot_history(history, folder / "training_history.png")]
+        if any("focus.steps" in row for row in history.rows):  # a focus run: which classes were focused when
+            from ..focus.plot import plot_focus
+
+            out.append(plot_focus(history, folder / "focus_history.png"))
+        return out
     runs = load_runs(folder)
     if not runs:
         raise ConfigError(f"no runs under {str(folder)!r} (no history.json found); train first.")
