@@ -301,6 +301,16 @@ class EvolveConfig(Section):
         return v
 
 
+class OcrConfig(Section):
+    """How OCR models (trainlab.ocr) decode lines in evaluation; training metrics always decode greedily."""
+
+    decoder: Literal["greedy", "beam"] = "greedy"
+    beam_width: int = Field(8, gt=0)
+    lm_order: int = Field(0, ge=0, le=8)  # character n-gram LM on the training labels; 0 = none
+    lm_weight: float = Field(0.0, ge=0)  # shallow fusion: score += lm_weight * log P_lm
+    length_bonus: float = 0.0  # added per decoded symbol: offsets the LM's per-symbol cost (deletions)
+
+
 class Config(Section):
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -311,6 +321,7 @@ class Config(Section):
     search: SearchConfig | None = None
     focus: FocusConfig | None = None
     evolve: EvolveConfig | None = None
+    ocr: OcrConfig | None = None
 
 
 # --------------------------------------------------------------------------- reading and errors

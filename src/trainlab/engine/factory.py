@@ -122,7 +122,14 @@ def learner_from_config(cfg: Config, exp_dir: Path | None = None, *, callbacks: 
     if not dist.is_main:
         exp_dir = None  # only rank 0 writes files and shows progress
     seed_everything(t.seed)
-    data = data_from_config(cfg.data, seed=t.seed, device=device, rank=dist.rank, world_size=dist.world_size)
+    from ..ocr.task import TASK_DATASETS  # datasets that bring their own Task (text lines: CTC or attention)
+
+    if cfg.data.name in TASK_DATASETS:
+        data, make_task = TASK_DATASETS.get(cfg.data.name)(cfg, seed=t.seed, device=device, rank=dist.rank,
+                                                            world_size=dist.world_size)
+    else:
+        data = data_from_config(cfg.data, seed=t.seed, device=device, rank=dist.rank, world_size=dist.world_size)
+        make_task = lambda model: ClassificationTask(data.num_classes, t.label_smoothing)  # noqa: E731
     if overfit_batches:  # train and validate on the same few fixed batches: a model should reach ~100%
         n = min(len(data.train.targets), overfit_batches * cfg.data.batch_size)
         data.train = data.train.subset(torch.arange(n), train=False)
@@ -136,7 +143,7 @@ def learner_from_config(cfg: Config, exp_dir: Path | None = None, *, callbacks: 
     cbs = default_callbacks(cfg, exp_dir, scheduler, interval) if default_callbacks_on else []
     if not dist.is_main:
         cbs = [cb for cb in cbs if not isinstance(cb, Progress)]
-    return Learner(model, data, optimizer=optimizer, task=ClassificationTask(data.num_classes, t.label_smoothing),
+    return Learner(model, data, optimizer=optimizer, task=make_task(model),
                    callbacks=[*cbs, *callbacks], device=device, precision=t.precision, accumulate=t.accumulate,
                    eval_every=t.eval_every, channels_last=cfg.model.channels_last, skip_nonfinite=t.skip_nonfinite,
                    distributed=dist.enabled, sync_batchnorm=t.sync_batchnorm,

@@ -1,0 +1,260 @@
+"""The OCR Tasks the Learner trains with, and the datasets that bring them.
+
+A Task tells the task-agnostic :class:`trainlab.engine.Learner` what the model's output means:
+``forward(net, x, y)`` runs the model (the attention model is teacher-forced with ``y``) and decodes
+the lines, ``loss(out, y)`` gives a per-line loss (B,), ``metrics()`` accumulates CER / WER / sequence
+accuracy. While training, lines are decoded greedily on the device (cheap, no host sync); in
+evaluation, with the configured decoder (greedy or beam search, optionally fused with a character LM
+trained on the training labels).
+
+``TASK_DATASETS`` maps a ``data.name`` to a builder returning the :class:`DataBundle` and a function
+model → Task (the Task depends on the model: CTC for CRNN-like models, teacher forcing for attention).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..data import DataBundle
+from ..errors import ConfigError
+from ..registry import Registry
+from .alphabet import Alphabet
+from .ctc import Decoded, ctc_beam_decode, ctc_greedy_decode
+from .data import LineSplit, LineTargets, line_bundle
+from .decoding import attention_beam_decode, attention_greedy_decode
+from .lm import CharNGramLM
+from .metrics import SequenceMetrics, batched_edit_distance
+from .models import AttentionOCR, Memory, frame_lengths
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SequenceOutput:
+    """What a Task's forward returns: the scores the loss needs and the decoded lines the metrics read.
+
+    logits: CTC (B, T, K+1) per frame, attention (B, L+1, K+1) per teacher-forced step; frames: (B,)
+    valid frames per line (CTC); tokens (B, L') decoded ids 0-padded, lengths (B,), confidence (B, L').
+    """
+
+    logits: Tensor
+    frames: Tensor | None
+    tokens: Tensor
+    lengths: Tensor
+    confidence: Tensor | None = None
+
+
+def _unwrap(net: nn.Module) -> nn.Module:
+    return getattr(net, "module", net)  # DistributedDataParallel keeps the model in .module
+
+
+def per_line(output: SequenceOutput, target: LineTargets) -> dict[str, Tensor]:
+    """Per-line results for paired comparisons of two models: character ``edits`` (B,), reference
+    ``chars`` (B,) and ``correct`` (B,) (the line read exactly).
+
+    Example:
+        >>> out = SequenceOutput(torch.zeros(2, 1, 3), None, torch.tensor([[1, 2], [2, 0]]), torch.tensor([2, 1]))
+        >>> y = LineTargets(torch.tensor([[1, 2], [1, 0]]), torch.tensor([2, 1]), torch.tensor([8, 8]))
+        >>> {k: v.tolist() for k, v in per_line(out, y).items()}
+        {'edits': [0, 1], 'chars': [2, 1], 'correct': [True, False]}
+    """
+    edits = batched_edit_distance(output.tokens, output.lengths, target.labels, target.lengths)
+    return {"edits": edits, "chars": target.lengths, "correct": edits == 0}
+
+
+class CTCTask:
+    """CTC loss (``torch.nn.CTCLoss``, blank 0) per line, divided by the label length (the "mean" mode).
+
+    Example:
+        >>> from trainlab.ocr.models import CRNN
+        >>> model = CRNN(num_classes=3, in_channels=1, height=16, channels=4, hidden=8, layers=1)
+        >>> y = LineTargets(torch.tensor([[1, 2], [3, 0]]), torch.tensor([2, 1]), torch.tensor([40, 24]))
+        >>> task = CTCTask()
+        >>> out = task.forward(model, torch.randn(2, 1, 16, 40), y)
+        >>> task.loss(out, y).shape, out.tokens.shape[0]
+        (torch.Size([2]), 2)
+    """
+
+    def __init__(self, *, space_id: int | None = None, decoder: str = "greedy", beam_width: int = 8,
+                 lm: CharNGramLM | None = None, lm_weight: float = 0.0, length_bonus: float = 0.0) -> None:
+        if decoder == "greedy" and ((lm is not None and lm_weight) or length_bonus):
+            raise ConfigError("CTC greedy decoding reads the best path and cannot use a language model or a "
+                              "length bonus; set ocr.decoder: beam, or ocr.lm_weight and ocr.length_bonus to 0.")
+        self.space_id, self.decoder, self.beam_width = space_id, decoder, beam_width
+        self.lm, self.lm_weight, self.length_bonus = lm, lm_weight, length_bonus
+
+    def decode_logits(self, logits: Tensor, frames: Tensor | None, *, fast: bool = False) -> Decoded:
+        """Lines from (B, T, K+1) scores: greedy when ``fast`` or configured, else beam (+ LM)."""
+        if fast or self.decoder == "greedy":
+            return ctc_greedy_decode(logits, frames)
+        return ctc_beam_decode(logits, frames, beam_width=self.beam_width, lm=self.lm, lm_weight=self.lm_weight,
+                               length_bonus=self.length_bonus)
+
+    def forward(self, model: nn.Module, x: Tensor, target: LineTargets | None) -> SequenceOutput:
+        logits = model(x)  # (B, T, K+1)
+        frames = frame_lengths(target.widths, logits.shape[1]) if target is not None else None
+        with torch.no_grad():
+            d = self.decode_logits(logits.detach(), frames, fast=model.training)
+        return SequenceOutput(logits, frames, d.tokens, d.lengths, d.confidence)
+
+    def loss(self, output: SequenceOutput, target: LineTargets) -> Tensor:
+        log_probs = output.logits.float().log_softmax(-1).transpose(0, 1)  # (T, B, K+1)
+        nll = F.ctc_loss(log_probs, target.labels, output.frames, target.lengths, blank=0, reduction="none",
+                         zero_infinity=True)  # a line too long for its width counts 0, not inf
+        return nll / target.lengths.clamp_min(1)  # (B,)
+
+    def metrics(self) -> SequenceMetrics:
+        return SequenceMetrics(space_id=self.space_id)
+
+    def predictions(self, output: SequenceOutput, target: LineTargets) -> dict[str, Tensor]:
+        """Per-line edits, reference length and exactness (see :func:`per_line`)."""
+        return per_line(output, target)
+
+    @torch.no_grad()
+    def decode(self, model: nn.Module, x: Tensor, widths: Tensor | None = None) -> Decoded:
+        """Read lines (B, C, H, W) (normalized like the data) with the configured decoder."""
+        logits = model(x)
+        frames = frame_lengths(widths.to(logits.device), logits.shape[1]) if widths is not None else None
+        return self.decode_logits(logits, frames)
+
+
+class AttentionTask:
+    """Teacher-forced cross-entropy over the symbols and the end of line, averaged per line.
+
+    Example:
+        >>> model = AttentionOCR(num_classes=3, in_channels=1, height=16, channels=4, hidden=8, max_length=4)
+        >>> y = LineTargets(torch.tensor([[1, 2], [3, 0]]), torch.tensor([2, 1]), torch.tensor([40, 24]))
+        >>> task = AttentionTask()
+        >>> out = task.forward(model, torch.randn(2, 1, 16, 40), y)
+        >>> out.logits.shape, task.loss(out, y).shape
+        (torch.Size([2, 3, 4]), torch.Size([2]))
+    """
+
+    def __init__(self, *, space_id: int | None = None, decoder: str = "greedy", beam_width: int = 8,
+                 lm: CharNGramLM | None = None, lm_weight: float = 0.0, length_bonus: float = 0.0,
+                 label_smoothing: float = 0.0) -> None:
+        self.space_id, self.decoder, self.beam_width = space_id, decoder, beam_width
+        self.lm, self.lm_weight, self.length_bonus = lm, lm_weight, length_bonus
+        self.label_smoothing = label_smoothing
+
+    def decode_memory(self, model: AttentionOCR, memory: Memory, *, fast_steps: int | None = None) -> Decoded:
+        """Lines from encoded memory: ``fast_steps`` set → greedy for that many symbols without host
+        syncs (training metrics); else the configured decoder with the LM."""
+        if fast_steps is not None:
+            return attention_greedy_decode(model, memory, max_length=fast_steps, stop_early=False)
+        if self.decoder == "greedy":
+            return attention_greedy_decode(model, memory, lm=self.lm, lm_weight=self.lm_weight,
+                                           length_bonus=self.length_bonus)
+        return attention_beam_decode(model, memory, beam_width=self.beam_width, lm=self.lm, lm_weight=self.lm_weight,
+                                     length_bonus=self.length_bonus)
+
+    def forward(self, model: nn.Module, x: Tensor, target: LineTargets) -> SequenceOutput:
+        logits, values, keys, mask = model(x, target.labels, target.widths, return_memory=True)
+        inner: AttentionOCR = _unwrap(model)
+        memory = Memory(values.detach(), keys.detach(), mask)
+        # training metrics: a few symbols past the longest label are enough to count an overlong line wrong
+        fast = min(inner.max_length, target.labels.shape[1] + 4) if model.training else None
+        was_training = inner.training
+        inner.eval()  # decode without dropout
+        try:
+            d = self.decode_memory(inner, memory, fast_steps=fast)
+        finally:
+            inner.train(was_training)
+        return SequenceOutput(logits, None, d.tokens, d.lengths, d.confidence)
+
+    def loss(self, output: SequenceOutput, target: LineTargets) -> Tensor:
+        b, steps, _ = output.logits.shape
+        wanted = F.pad(target.labels, (0, steps - target.labels.shape[1]))  # (B, L+1): the end (0) follows
+        ce = F.cross_entropy(output.logits.float().transpose(1, 2), wanted, reduction="none",
+                             label_smoothing=self.label_smoothing)  # (B, L+1)
+        counted = torch.arange(steps, device=ce.device) <= target.lengths[:, None]  # symbols + the end
+        return (ce * counted).sum(1) / (target.lengths + 1)
+
+    def metrics(self) -> SequenceMetrics:
+        return SequenceMetrics(space_id=self.space_id)
+
+    def predictions(self, output: SequenceOutput, target: LineTargets) -> dict[str, Tensor]:
+        """Per-line edits, reference length and exactness (see :func:`per_line`)."""
+        return per_line(output, target)
+
+    @torch.no_grad()
+    def decode(self, model: nn.Module, x: Tensor, widths: Tensor | None = None) -> Decoded:
+        """Read lines (B, C, H, W) (normalized like the data) with the configured decoder."""
+        inner: AttentionOCR = _unwrap(model)
+        return self.decode_memory(inner, inner.encode(x, widths))
+
+
+Task = CTCTask | AttentionTask
+TaskFactory = Callable[[nn.Module], Task]
+TASK_DATASETS: Registry[Callable[..., tuple[DataBundle, TaskFactory]]] = Registry("sequence dataset")
+
+
+def task_factory(train: LineSplit, alphabet: Alphabet, *, decoder: str = "greedy", beam_width: int = 8,
+                 lm_order: int = 0, lm_weight: float = 0.0, length_bonus: float = 0.0,
+                 label_smoothing: float = 0.0) -> TaskFactory:
+    """model → its Task; a character LM of ``lm_order`` is trained on ``train``'s labels when asked for."""
+    if lm_weight and not lm_order:
+        raise ConfigError(f"ocr.lm_weight is {lm_weight} but ocr.lm_order is 0 (no LM); set ocr.lm_order "
+                          "(e.g. 4) or ocr.lm_weight: 0.")
+    lm = None
+    if lm_order:
+        sequences = [row[:n] for row, n in zip(train.labels.tolist(), train.lengths.tolist())]
+        lm = CharNGramLM.fit(sequences, order=lm_order, num_symbols=len(alphabet))
+        log.info("character %d-gram LM: %d states, training perplexity %.2f", lm_order, len(lm.contexts),
+                 lm.perplexity(sequences))
+    common = dict(space_id=alphabet.space_id, decoder=decoder, beam_width=beam_width, lm=lm, lm_weight=lm_weight,
+                  length_bonus=length_bonus)
+
+    def make(model: nn.Module) -> Task:
+        if isinstance(_unwrap(model), AttentionOCR):
+            return AttentionTask(label_smoothing=label_smoothing, **common)
+        return CTCTask(**common)
+
+    return make
+
+
+def _bundle_and_task(cfg: Any, splits: dict[str, LineSplit | None], alphabet: Alphabet, bucket: int, *, seed: int,
+                     device: Any, rank: int, world_size: int) -> tuple[DataBundle, TaskFactory]:
+    d, o = cfg.data, getattr(cfg, "ocr", None)
+    train = splits["train"]
+    if d.max_train_samples and d.max_train_samples < len(train):
+        keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[: d.max_train_samples]
+        train = train.take(keep.sort().values)
+    data = line_bundle(train, splits["valid"], splits.get("test"), alphabet, batch_size=d.batch_size,
+                       eval_batch_size=d.eval_batch_size, augment=d.augment, bucket=bucket, seed=seed, device=device,
+                       rank=rank, world_size=world_size, mean=d.mean, std=d.std)
+    options = dict(decoder=o.decoder, beam_width=o.beam_width, lm_order=o.lm_order, lm_weight=o.lm_weight,
+                   length_bonus=o.length_bonus) if o else {}
+    return data, task_factory(train, alphabet, label_smoothing=cfg.train.label_smoothing, **options)
+
+
+@TASK_DATASETS.register("digit-strings")
+def digit_strings(cfg: Any, *, seed: int, device: Any = "cpu", rank: int = 0, world_size: int = 1
+                  ) -> tuple[DataBundle, TaskFactory]:
+    """Lines of scikit-learn's handwritten digits (see :mod:`trainlab.ocr.digit_strings`), no files."""
+    from .digit_strings import DIGITS, DigitStringOptions, digit_string_splits
+
+    o = DigitStringOptions.from_args(dict(cfg.data.args))
+    splits = digit_string_splits(seed=seed, valid_fraction=cfg.data.valid_fraction,
+                                 test_fraction=cfg.data.test_fraction, options=o)
+    return _bundle_and_task(cfg, splits, DIGITS, o.bucket, seed=seed, device=device, rank=rank,
+                            world_size=world_size)
+
+
+@TASK_DATASETS.register("text-lines")
+def text_lines(cfg: Any, *, seed: int, device: Any = "cpu", rank: int = 0, world_size: int = 1
+               ) -> tuple[DataBundle, TaskFactory]:
+    """A folder of line images with labels.tsv (see :mod:`trainlab.ocr.text_lines`)."""
+    from .text_lines import TextLineOptions, text_line_splits
+
+    o = TextLineOptions.from_args(dict(cfg.data.args))
+    splits, alphabet = text_line_splits(cfg.data.root, seed=seed, valid_fraction=cfg.data.valid_fraction,
+                                        test_fraction=cfg.data.test_fraction, options=o)
+    return _bundle_and_task(cfg, splits, alphabet, o.bucket, seed=seed, device=device, rank=rank,
+                            world_size=world_size)
