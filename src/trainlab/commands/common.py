@@ -66,7 +66,10 @@ def write_resolved(exp_dir: Path, cfg: Config, *, augmentation: str, extra: dict
 
 
 def format_metrics(split: str, metrics: dict[str, Any], class_names: list[str]) -> str:
-    head = f"{split}: loss {metrics['loss']:.4f}  accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['f1']:.4f}"
+    head = f"{split}: loss {metrics['loss']:.4f}  accuracy {metrics['accuracy']:.4f}"
+    for key, name in (("f1", "macro-F1"), ("cer", "CER"), ("wer", "WER"), ("seq_accuracy", "lines exact")):
+        if key in metrics:
+            head += f"  {name} {metrics[key]:.4f}"
     if "top5" in metrics:
         head += f"  top-5 {metrics['top5']:.4f}"
     pc = metrics.get("per_class", {})

@@ -46,15 +46,19 @@ def predictions(learner: Learner, split: str) -> dict[str, np.ndarray]:
     """Per-example ``pred``, ``target`` and ``loss`` of the Learner's model on ``split`` (in loader order)."""
     loader = learner.data.split(split)
     learner.model.eval()
-    preds, targets, losses = [], [], []
-    for x, y in loader.batches(0):  # evaluation loaders visit samples in index order
-        with learner.autocast():
-            out = learner.model(x)  # (B, C)
-        preds.append(out.argmax(1).cpu())
-        targets.append(y.cpu())
-        losses.append(learner.task.loss(out.float(), y).cpu())
-    return {"pred": torch.cat(preds).numpy(), "target": torch.cat(targets).numpy(),
-            "loss": torch.cat(losses).float().numpy()}
+    task = learner.task
+    rows: dict[str, list[torch.Tensor]] = {}
+    with torch.no_grad():
+        for x, y in loader.batches(0):  # evaluation loaders visit samples in index order
+            with learner.autocast():
+                out = task.forward(learner.model, x, y)
+                loss = task.loss(out, y)
+            # a sequence task describes its own per-example results; classification keeps pred/target
+            per = task.predictions(out, y) if hasattr(task, "predictions") else {"pred": out.argmax(1),
+                                                                                   "target": y}
+            for k, v in {**per, "loss": loss.float()}.items():
+                rows.setdefault(k, []).append(v.detach().cpu())
+    return {k: torch.cat(v).numpy() for k, v in rows.items()}
 
 
 def evaluate_checkpoint(path: Path, out_dir: Path, *, split: str = "test", overrides: list[str] = ()) -> Evaluation:
