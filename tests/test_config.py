@@ -4,7 +4,7 @@ import pytest
 
 from trainlab.config import (Config, apply_overrides, diff_configs, is_legacy, load_config, parse_config,
                              translate_legacy)
-from trainlab.errors import ConfigError
+from trainlab.errors import ConfigError, UnknownNameError
 
 
 def test_defaults_and_overrides():
@@ -102,3 +102,26 @@ def test_diff_configs():
     b = parse_config({}, ["optim.lr=0.5", "train.epochs=2"]).model_dump(mode="json")
     assert diff_configs(a, b) == ["optim.lr", "train.epochs"]
     assert json.loads(json.dumps(a)) == a
+
+
+def test_registry_imports_its_plugins_only_for_names_it_does_not_hold(tmp_path, monkeypatch) -> None:
+    import sys
+    import types
+
+    from trainlab.registry import Registry
+
+    reg = Registry("widget", plugins=["_trainlab_widget_plugin"])
+    reg.register("a")(lambda: "a")
+    host = types.ModuleType("_trainlab_widget_host")
+    host.REG = reg
+    monkeypatch.setitem(sys.modules, "_trainlab_widget_host", host)
+    (tmp_path / "_trainlab_widget_plugin.py").write_text(
+        "from _trainlab_widget_host import REG\nREG.register('b')(lambda: 'b')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "_trainlab_widget_plugin", raising=False)
+    assert reg.get("a")() == "a"
+    assert "_trainlab_widget_plugin" not in sys.modules  # a held name does not load plugins
+    assert "b" in reg and reg.get("b")() == "b"
+    assert reg.list() == ["a", "b"]
+    with pytest.raises(UnknownNameError, match="Available: a, b"):
+        reg.get("c")

@@ -11,7 +11,8 @@ Example:
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator
+import importlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, TypeVar
 
 from .errors import TrainlabError, UnknownNameError
@@ -26,11 +27,21 @@ def close_matches(name: str, choices: list[str], n: int = 3) -> str:
 
 
 class Registry(Generic[T]):
-    """Names mapped to builders. Registering a name twice or getting an unknown name raises."""
+    """Names mapped to builders. Registering a name twice or getting an unknown name raises.
 
-    def __init__(self, kind: str) -> None:
+    ``plugins`` names modules that register more entries when imported (a feature package whose import is
+    expensive, such as :mod:`trainlab.ocr`): they are imported the first time the registry is listed or
+    asked for a name it does not hold, so looking up a built-in name stays cheap.
+    """
+
+    def __init__(self, kind: str, plugins: Sequence[str] = ()) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._plugins = list(plugins)
+
+    def _load_plugins(self) -> None:
+        while self._plugins:
+            importlib.import_module(self._plugins.pop(0))
 
     def register(self, name: str | None = None) -> Callable[[T], T]:
         """Decorator that registers an object under ``name`` (default: its ``__name__``)."""
@@ -46,6 +57,8 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         if name not in self._items:
+            self._load_plugins()
+        if name not in self._items:
             raise UnknownNameError(
                 f"unknown {self.kind} {name!r}.{close_matches(name, list(self._items))}"
                 f" Available: {', '.join(sorted(self._items))}."
@@ -53,13 +66,17 @@ class Registry(Generic[T]):
         return self._items[name]
 
     def list(self) -> list[str]:
+        self._load_plugins()
         return sorted(self._items)
 
     def __contains__(self, name: object) -> bool:
+        if name not in self._items:
+            self._load_plugins()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.list())
 
     def __len__(self) -> int:
+        self._load_plugins()
         return len(self._items)

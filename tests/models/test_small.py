@@ -11,7 +11,8 @@ from trainlab.errors import ModelError
 from trainlab.models import build_model, head_name, list_models
 from trainlab.models.torchvision_models import TORCHVISION_MODEL_NAMES
 
-OWN_MODELS = [n for n in list_models() if n not in TORCHVISION_MODEL_NAMES]
+OCR_MODELS = {"crnn", "attention_ocr"}  # sequence models, tested in tests/ocr
+OWN_MODELS = [n for n in list_models() if n not in TORCHVISION_MODEL_NAMES and n not in OCR_MODELS]
 SIZES = {"mlp": (8, 8), "cnn_tiny": (8, 8), "cnn_small": (28, 28)}
 
 

@@ -34,6 +34,25 @@ def test_train_and_resume_an_ocr_experiment(tmp_path, capsys) -> None:
     assert code == 0, capsys.readouterr().err
     rows = json.loads((exp / "history.json").read_text())["rows"]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
+    capsys.readouterr()
+    assert main(["evaluate", str(exp)]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "CER" in out and "(16 lines)" in out
+    test = json.loads((exp / "metrics_test.json").read_text())
+    assert {"cer", "wer", "seq_accuracy", "loss"} <= set(test) and 0.0 <= test["cer"] and test["lines"] == 16
+
+
+def test_models_lists_the_ocr_models_and_unknown_datasets_list_the_ocr_ones(tmp_path, capsys) -> None:
+    assert main(["models"]) == 0
+    listed = capsys.readouterr().out
+    assert "crnn" in listed and "attention_ocr" in listed
+    exp = tmp_path / "typo"
+    exp.mkdir()
+    (exp / "params.json").write_text(json.dumps({"data": {"name": "digit-string"}, "model": {"name": "crnn"}}))
+    assert main(["train", str(exp)]) == 2
+    err = capsys.readouterr().err
+    assert "Did you mean 'digit-strings'" in err and "text-lines" in err and "fashion-mnist" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_the_example_experiment_is_valid() -> None:

@@ -73,7 +73,8 @@ def format_metrics(split: str, metrics: dict[str, Any], class_names: list[str]) 
     if "top5" in metrics:
         head += f"  top-5 {metrics['top5']:.4f}"
     pc = metrics.get("per_class", {})
-    lines = [head + f"  ({sum(pc.get('support', []))} samples)"]
+    count = f"{sum(pc['support'])} samples" if "support" in pc else f"{metrics.get('lines', '?')} lines"
+    lines = [head + f"  ({count})"]
     if pc:
         width = max(len(n) for n in class_names)
         lines.append(f"  {'class':<{width}}  accuracy    loss  support")

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from .augment import BatchPipeline
 
 
-def _mix(*parts: int) -> int:
+def mix_seed(*parts: int) -> int:
     """A deterministic 63-bit seed from several integers."""
     h = 0x9E3779B97F4A7C15
     for p in parts:
@@ -44,7 +44,7 @@ class BatchLoader:
         """The sample indices this rank visits in ``epoch``, in order."""
         n = self.num_samples
         if self.train:
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(_mix(self.seed, epoch)))
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(mix_seed(self.seed, epoch)))
         else:
             order = torch.arange(n)
         if self.world_size == 1:
@@ -63,7 +63,7 @@ class BatchLoader:
         order = self.indices(epoch)
         index_batches = list(order.split(self.batch_size))[start:]
         for i, (images, labels) in enumerate(self._fetch(index_batches), start=start):
-            gen = torch.Generator().manual_seed(_mix(self.seed, epoch, i, 1)) if self.train else None
+            gen = torch.Generator().manual_seed(mix_seed(self.seed, epoch, i, 1)) if self.train else None
             x = images.to(self.device, non_blocking=True)
             yield self.pipeline(x, gen), labels.to(self.device, non_blocking=True)
 

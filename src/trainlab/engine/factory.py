@@ -8,8 +8,9 @@ from typing import Any
 import torch
 
 from ..config import Config, config_to_dict
-from ..data import data_from_config
-from ..errors import ConfigError, ModelError
+from ..data import DATASETS, data_from_config
+from ..errors import ConfigError, ModelError, UnknownNameError
+from ..registry import close_matches
 from .callback import Callback
 from .checkpoint import seed_everything
 from .checkpointing import Checkpoint
@@ -20,7 +21,7 @@ from .learner import Learner
 from .optim import build_optimizer, build_schedule
 from .reporting import HistoryWriter, LossWatch, PlotHistory, Progress, TensorBoard
 from .schedule import GradClip, LRSchedule
-from .task import ClassificationTask
+from .task import TASK_DATASETS, ClassificationTask
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +123,10 @@ def learner_from_config(cfg: Config, exp_dir: Path | None = None, *, callbacks: 
     if not dist.is_main:
         exp_dir = None  # only rank 0 writes files and shows progress
     seed_everything(t.seed)
-    from ..ocr.task import TASK_DATASETS  # datasets that bring their own Task (text lines: CTC or attention)
-
+    if cfg.data.name not in DATASETS and cfg.data.name not in TASK_DATASETS:
+        names = sorted({*DATASETS.list(), *TASK_DATASETS.list()})
+        raise UnknownNameError(f"unknown dataset {cfg.data.name!r}.{close_matches(cfg.data.name, names)} "
+                               f"Available: {', '.join(names)}.")
     if cfg.data.name in TASK_DATASETS:
         data, make_task = TASK_DATASETS.get(cfg.data.name)(cfg, seed=t.seed, device=device, rank=dist.rank,
                                                             world_size=dist.world_size)
@@ -146,6 +149,6 @@ def learner_from_config(cfg: Config, exp_dir: Path | None = None, *, callbacks: 
     return Learner(model, data, optimizer=optimizer, task=make_task(model),
                    callbacks=[*cbs, *callbacks], device=device, precision=t.precision, accumulate=t.accumulate,
                    eval_every=t.eval_every, channels_last=cfg.model.channels_last, skip_nonfinite=t.skip_nonfinite,
-                   distributed=dist.enabled, sync_batchnorm=t.sync_batchnorm,
+                   distributed=dist.enabled, sync_batchnorm=t.sync_batchnorm, compile=t.compile,
                    config=config_to_dict(cfg),
                    exp_dir=exp_dir)

@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 ModelBuilder = Callable[..., nn.Module]
 
-MODELS: Registry[ModelBuilder] = Registry("model")
+# trainlab.ocr registers crnn and attention_ocr; it is imported only when a name is not found here.
+MODELS: Registry[ModelBuilder] = Registry("model", plugins=["trainlab.ocr.models"])
 
 
 def list_models() -> list[str]:

@@ -2,7 +2,7 @@
 
 Importing this package registers the models ``crnn`` and ``attention_ocr`` in
 :func:`trainlab.models.build_model` and the datasets ``digit-strings`` and ``text-lines`` in
-:data:`trainlab.ocr.task.TASK_DATASETS`, which ``trainlab train`` consults for ``data.name``.
+:data:`trainlab.engine.task.TASK_DATASETS`, which ``trainlab train`` consults for ``data.name``.
 
 Ids: symbols of an alphabet of K characters are 1..K; 0 is the CTC blank, the attention decoder's end of
 line and the padding of label tensors. Models built for ``num_classes=K`` output K + 1 scores.

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from ..data import BatchLoader, DataBundle
-from ..data.loaders import _mix
+from ..data.loaders import mix_seed
 from ..errors import DataError
 from .alphabet import Alphabet
 from .augment import LineAugment
@@ -132,7 +132,7 @@ class LineLoader(BatchLoader):
         order = self.indices(epoch)
         if not (self.train and self.bucket):
             return list(order.split(self.batch_size))
-        gen = torch.Generator().manual_seed(_mix(self.seed, epoch, 2))
+        gen = torch.Generator().manual_seed(mix_seed(self.seed, epoch, 2))
         batches = []
         for chunk in order.split(self.batch_size * self.bucket):
             chunk = chunk[torch.argsort(self.split.widths[chunk], stable=True)]
@@ -148,7 +148,7 @@ class LineLoader(BatchLoader):
             length = max(1, int(s.lengths[idx].max()))
             x = s.images[idx, :, :, :width].to(self.device, non_blocking=True)
             y = LineTargets(s.labels[idx, :length], s.lengths[idx], widths).to(self.device)
-            gen = torch.Generator().manual_seed(_mix(self.seed, epoch, i, 1)) if self.train else None
+            gen = torch.Generator().manual_seed(mix_seed(self.seed, epoch, i, 1)) if self.train else None
             yield self.pipeline(x, y.widths, gen), y
 
     def subset(self, indices: Tensor, *, train: bool | None = None) -> LineLoader:

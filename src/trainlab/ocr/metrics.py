@@ -188,4 +188,5 @@ class SequenceMetrics(Metric):
             "wer": float(self.word_edits.double() / self.words.clamp_min(1)),
             "seq_accuracy": seq,
             "accuracy": seq,
+            "lines": int(self.lines),
         }

@@ -7,7 +7,7 @@ accuracy. While training, lines are decoded greedily on the device (cheap, no ho
 evaluation, with the configured decoder (greedy or beam search, optionally fused with a character LM
 trained on the training labels).
 
-``TASK_DATASETS`` maps a ``data.name`` to a builder returning the :class:`DataBundle` and a function
+:data:`trainlab.engine.task.TASK_DATASETS` maps a ``data.name`` to a builder returning the :class:`DataBundle` and a function
 model → Task (the Task depends on the model: CTC for CRNN-like models, teacher forcing for attention).
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from ..data import DataBundle
 from ..errors import ConfigError
-from ..registry import Registry
+from ..engine.task import TASK_DATASETS
 from .alphabet import Alphabet
 from .ctc import Decoded, ctc_beam_decode, ctc_greedy_decode
 from .data import LineSplit, LineTargets, line_bundle
@@ -51,7 +51,10 @@ class SequenceOutput:
 
 
 def _unwrap(net: nn.Module) -> nn.Module:
-    return getattr(net, "module", net)  # DistributedDataParallel keeps the model in .module
+    """The model inside torch.compile's wrapper (``_orig_mod``) and DistributedDataParallel (``module``)."""
+    while hasattr(net, "_orig_mod") or isinstance(net, nn.parallel.DistributedDataParallel):
+        net = net._orig_mod if hasattr(net, "_orig_mod") else net.module
+    return net
 
 
 def per_line(output: SequenceOutput, target: LineTargets) -> dict[str, Tensor]:
@@ -192,7 +195,6 @@ class AttentionTask:
 
 Task = CTCTask | AttentionTask
 TaskFactory = Callable[[nn.Module], Task]
-TASK_DATASETS: Registry[Callable[..., tuple[DataBundle, TaskFactory]]] = Registry("sequence dataset")
 
 
 def task_factory(train: LineSplit, alphabet: Alphabet, *, decoder: str = "greedy", beam_width: int = 8,
