@@ -119,6 +119,7 @@ class TrainConfig(Section):
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: Literal["32", "bf16", "16"] = "32"
+    compile: bool = False  # torch.compile the training step's model (CPU needs a C++ compiler; first steps are slow)
     grad_clip: float | None = Field(None, gt=0)
     accumulate: int = Field(1, gt=0)
     label_smoothing: float = Field(0.0, ge=0, lt=1)

@@ -59,14 +59,14 @@ class Learner:
                  task: Task | None = None, callbacks: Iterable[Callback] = (), device: str | torch.device = "cpu",
                  precision: str = "32", accumulate: int = 1, eval_every: int = 1, channels_last: bool = False,
                  skip_nonfinite: bool = False, distributed: bool = False, sync_batchnorm: bool = False,
-                 config: dict[str, Any] | None = None, exp_dir: Path | None = None) -> None:
+                 compile: bool = False, config: dict[str, Any] | None = None, exp_dir: Path | None = None) -> None:
         self.device = torch.device(device)
         if distributed and sync_batchnorm:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.model = model.to(self.device)  # the unwrapped model: saved, evaluated, transformed
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.distributed = distributed
+        self.distributed, self.compile = distributed, compile
         self.net = self._wrap(self.model)  # what training calls: the model, or its DDP wrapper
         self.data, self.optimizer = data, optimizer
         self.task = task or ClassificationTask(data.num_classes)
@@ -282,10 +282,13 @@ class Learner:
             yield batch
 
     def _wrap(self, model: nn.Module) -> nn.Module:
-        if not self.distributed:
-            return model
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        """What training calls: the model, in DDP when distributed, compiled when asked (evaluation and
+        prediction run the plain model, so switching to eval mode never recompiles)."""
+        net = model
+        if self.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        return torch.compile(net) if self.compile else net
 
     def set_model(self, model: nn.Module) -> None:
         """Replace the model (e.g. after a function-preserving transform); rebuild the optimizer separately."""
@@ -372,8 +375,9 @@ class Learner:
     def _metric_state(self) -> dict[str, Tensor]:
         return {name: getattr(self.train_metrics, name).detach().clone() for name in self.train_metrics._defaults}
 
-    def save(self, path: Path) -> None:
-        save_checkpoint(self.state_dict(), path)
+    def save(self, path: Path, *more: Path) -> None:
+        """Write the full training state to ``path`` (and the same bytes to each of ``more``), atomically."""
+        save_checkpoint(self.state_dict(), path, *more)
 
     def load(self, path: Path, *, weights_only: bool = False) -> Learner:
         self.load_state_dict(load_checkpoint(path, map_location=self.device), weights_only=weights_only)
