@@ -43,11 +43,12 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """Serialize ``state`` with torch.save and write it atomically."""
+def save_checkpoint(state: dict[str, Any], path: Path, *more: Path) -> None:
+    """Serialize ``state`` once with torch.save and write it atomically to ``path`` and each of ``more``."""
     buf = io.BytesIO()
     torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    for target in (path, *more):
+        atomic_write_bytes(target, buf.getvalue())
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

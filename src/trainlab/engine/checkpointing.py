@@ -39,15 +39,20 @@ class Checkpoint(Callback):
             learner.save(self.folder / "last.pt")
 
     def on_epoch_end(self, learner) -> None:
+        targets = []  # the state is serialized once for best.pt and last.pt alike
         value = monitored(learner.logs, self.monitor)
+        is_best = value is not None and improved(value, self.best, self.mode)
         if value is not None:
             atomic_write_text(self.exp_dir / "metrics_val_last.json", json.dumps(_summary(learner.logs), indent=1))
-            if improved(value, self.best, self.mode):
-                self.best = value
-                learner.save(self.folder / "best.pt")
-                atomic_write_text(self.exp_dir / "metrics_val_best.json", json.dumps(_summary(learner.logs), indent=1))
+        if is_best:
+            self.best = value
+            targets.append(self.folder / "best.pt")
         if learner.epoch % self.save_every == 0 or learner.epoch >= learner.epochs or learner.should_stop:
-            learner.save(self.folder / "last.pt")
+            targets.append(self.folder / "last.pt")
+        if targets:
+            learner.save(*targets)
+        if is_best:  # after best.pt, so these metrics never describe a checkpoint not yet written
+            atomic_write_text(self.exp_dir / "metrics_val_best.json", json.dumps(_summary(learner.logs), indent=1))
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best}
