@@ -1,3 +1,4 @@
+import json
 import os
 import random
 
@@ -47,3 +48,15 @@ def test_rng_state_roundtrip_through_weights_only_file(tmp_path):
     random.seed(9), np.random.seed(9), torch.manual_seed(9)
     set_rng_state(load_checkpoint(tmp_path / "c.pt")["rng"])
     assert (random.random(), float(np.random.rand()), float(torch.rand(1))) == expected
+
+
+def test_best_and_last_written_in_one_epoch_are_the_same_bytes(tmp_path):
+    from trainlab.engine import Checkpoint
+
+    from .helpers import tiny_learner
+
+    tiny_learner(callbacks=[Checkpoint(tmp_path, monitor="valid.accuracy", mode="max")]).fit(1)  # the first is best
+    best, last = tmp_path / "checkpoints" / "best.pt", tmp_path / "checkpoints" / "last.pt"
+    assert best.read_bytes() == last.read_bytes()
+    assert load_checkpoint(best)["epoch"] == 1
+    assert json.loads((tmp_path / "metrics_val_best.json").read_text())["epoch"] == 1
