@@ -1,7 +1,7 @@
 """Benchmark Adaptive Focus Learning (trainlab.focus) on Fashion-MNIST against plain training.
 
-Protocol: the default CNN recipe (experiments/fashion-mnist-cnn: cnn_small, AdamW 4e-3, one-cycle, label
-smoothing 0.1, light augmentation, batch 128), the same epochs for every configuration, several seeds. Each
+Protocol: a fixed CNN recipe (cnn_small, AdamW 4e-3, one-cycle, label smoothing 0.1, light augmentation,
+batch 128; frozen here so results stay comparable, not read from experiments/), the same epochs for every configuration, several seeds. Each
 run is scored at its last epoch on the untouched test split: overall accuracy, worst-class accuracy (and
 which class), per-class accuracy, and the exact McNemar test against the baseline run of the same seed
 (trainlab.stats.mcnemar_exact). Classes are always chosen on the validation split.
@@ -40,7 +40,7 @@ from trainlab.config import parse_config
 from trainlab.engine import Learner
 from trainlab.stats import mcnemar_exact
 
-RECIPE: dict[str, Any] = {  # experiments/fashion-mnist-cnn/params.json
+RECIPE: dict[str, Any] = {  # frozen: changing it would make earlier results incomparable
     "data": {"name": "fashion-mnist", "batch_size": 128, "eval_batch_size": 512, "augment": "light",
              "valid_fraction": 0.1},
     "model": {"name": "cnn_small", "args": {"width": 32, "blocks": 1}},

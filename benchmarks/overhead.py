@@ -4,7 +4,8 @@ The same small CNN, the same in-memory batches and the same one-batch validation
 (a) a hand-written loop, (b) trainlab's Learner with its default callbacks (progress as one log line per
 epoch, history and checkpoint files on), (c) Lightning's Trainer with its defaults minus the progress bar
 and model summary. Runs are interleaved a, b, c, a, b, c, ... after one warm-up round that is dropped;
-each prints the median per-step time over the repeats and the ratios (b)/(a) and (c)/(a).
+each prints the median per-step time over the repeats, the ratios (b)/(a) and (c)/(a) of the medians, and the
+median of the per-round ratios ("paired": steadier when the machine's speed drifts between rounds).
 
     python benchmarks/overhead.py [--repeats 5] [--steps 60] [--epochs 2] [--threads 2]
 """
@@ -151,8 +152,10 @@ def main() -> None:
             print(f"{name:18s}  not installed (pip install -e '.[bench]')")
             continue
         med = statistics.median(ts)
+        # Interleaved runs share the machine's state, so the median of per-round ratios is the steadier number.
+        paired = statistics.median(t / h for t, h in zip(ts, times["hand loop"]))
         print(f"{name:18s}  {1000 * med / steps:7.2f} ms/step   ratio to hand loop {med / base:.3f}"
-              f"   (runs: {', '.join(f'{t:.2f}s' for t in ts)})")
+              f"   paired {paired:.3f}   (runs: {', '.join(f'{t:.2f}s' for t in ts)})")
 
 
 if __name__ == "__main__":
