@@ -43,7 +43,14 @@ class DataConfig(Section):
     num_workers: int = Field(0, ge=0)
     download: bool = False
     max_train_samples: int | None = Field(None, gt=0)  # a quick subset for smoke runs
+    # Seed of the train/valid/test carving and of max_train_samples; null: train.seed. Fix it to compare
+    # runs with different train.seed (init, order, augmentation) on the same validation split.
+    split_seed: int | None = None
     args: dict[str, Any] = {}  # dataset-specific options (e.g. synthetic: num_classes, samples)
+
+    def seed_for_splits(self, run_seed: int) -> int:
+        """The seed the splits are carved with: ``split_seed``, or the run's seed when it is not set."""
+        return run_seed if self.split_seed is None else self.split_seed
 
 
 class MorphStep(Section):

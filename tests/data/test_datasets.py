@@ -21,6 +21,17 @@ def test_digits_splits_are_disjoint_and_stratified():
     assert torch.bincount(data.valid.targets).min() >= 10
 
 
+
+def test_split_seed_fixes_the_splits_while_the_run_seed_changes_the_order():
+    cfg = DataConfig(name="digits", split_seed=7, max_train_samples=600)
+    a, b = data_from_config(cfg, seed=0), data_from_config(cfg, seed=1)
+    for split in ("train", "valid", "test"):
+        assert torch.equal(getattr(a, split).images, getattr(b, split).images)
+    assert not torch.equal(next(iter(a.train.batches(0)))[1], next(iter(b.train.batches(0)))[1])
+    c = data_from_config(DataConfig(name="digits", max_train_samples=600), seed=7)  # split_seed null: the run's
+    assert torch.equal(a.valid.images, c.valid.images) and torch.equal(a.train.images, c.train.images)
+
+
 def write_idx(path, array):
     header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
     with gzip.open(path, "wb") as f:

@@ -72,6 +72,10 @@ def test_outputs_and_lineage_are_consistent(run):
         cfg = load_config(parent / m.dir)
         assert cfg.evolve is None and sum(s.op == "widen" or s.op == "deepen" for s in cfg.model.morph) == \
             sum(members[a].kind in ("widen", "deepen") for a in _ancestry(members, m.id))
+    # every member is validated on the base's split but trains with its own seed (siblings differ)
+    cfgs = [load_config(parent / m.dir) for m in members.values()]
+    assert all(c.data.split_seed == 0 for c in cfgs)
+    assert len({c.train.seed for c in cfgs}) == len(cfgs)
     assert pop.total_train_flops() == pytest.approx(pop.base_flops + sum(m.train_flops for m in members.values()))
     res = json.loads((parent / "metrics_evolve_test.json").read_text())
     assert res["baseline_train_flops"] >= pop.total_train_flops()

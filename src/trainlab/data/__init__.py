@@ -54,16 +54,21 @@ def _stats_sample(split: Split) -> torch.Tensor:
 
 def data_from_config(cfg, *, seed: int, device: str | torch.device = "cpu", rank: int = 0,
                      world_size: int = 1) -> DataBundle:
-    """Build the train/valid/test loaders described by a :class:`trainlab.config.DataConfig`."""
+    """Build the train/valid/test loaders described by a :class:`trainlab.config.DataConfig`.
+
+    ``seed`` (the run's ``train.seed``) orders the batches and draws the augmentation; the splits are carved
+    with ``cfg.split_seed`` when set, else with ``seed``.
+    """
     builder = DATASETS.get(cfg.name)
-    raw: RawData = builder(root=cfg.root, seed=seed, test_fraction=cfg.test_fraction, download=cfg.download,
+    split_seed = cfg.seed_for_splits(seed)
+    raw: RawData = builder(root=cfg.root, seed=split_seed, test_fraction=cfg.test_fraction, download=cfg.download,
                            image_size=cfg.image_size, channels=cfg.channels, args=dict(cfg.args))
     train, valid = raw.train, raw.valid
     if valid is None:  # carve an exact stratified fraction of train; never the test split
-        keep, carved = stratified_split(train.targets, cfg.valid_fraction, seed=seed)
+        keep, carved = stratified_split(train.targets, cfg.valid_fraction, seed=split_seed)
         train, valid = take(train, keep), take(train, carved)
     if cfg.max_train_samples and cfg.max_train_samples < len(train.targets):
-        keep, _ = stratified_split(train.targets, 1 - cfg.max_train_samples / len(train.targets), seed=seed)
+        keep, _ = stratified_split(train.targets, 1 - cfg.max_train_samples / len(train.targets), seed=split_seed)
         train = take(train, keep)
     if len(train.targets) == 0:
         raise DataError(f"dataset {cfg.name!r} has no training samples.")

@@ -25,6 +25,7 @@ import torch
 
 from ..config import Config, config_to_dict, load_config, parse_config
 from ..data import DataBundle, data_from_config
+from ..data.loaders import mix_seed
 from ..engine import Learner
 from ..engine.checkpoint import load_checkpoint
 from ..engine.factory import model_from_config, resolve_device
@@ -156,6 +157,12 @@ def _birth(parent: Path, pop: Population, cfg: Config, model: torch.nn.Module, m
     mid = pop.next_id()
     out = parent / "members" / mid
     src_cfg = load_config(parent / from_member.dir) if from_member else cfg
+    # Every member is validated on the base's split, and trains with its own seed (batch order,
+    # augmentation, dropout): siblings born by the same mutation would otherwise stay identical.
+    src_cfg = src_cfg.model_copy(update={
+        "data": src_cfg.data.model_copy(update={"split_seed": cfg.data.seed_for_splits(cfg.train.seed)}),
+        "train": src_cfg.train.model_copy(update={"seed": mix_seed(ev.seed, int(mid[1:])) % 2**31}),
+    })
     source = parent / (from_member.dir if from_member else "checkpoints/last.pt")
     birth = write_transformed_experiment(
         src_cfg, model, mutation.steps, out, input_shape=data.input_shape, check_input=check,

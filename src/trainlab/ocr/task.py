@@ -226,7 +226,8 @@ def _bundle_and_task(cfg: Any, splits: dict[str, LineSplit | None], alphabet: Al
     d, o = cfg.data, getattr(cfg, "ocr", None)
     train = splits["train"]
     if d.max_train_samples and d.max_train_samples < len(train):
-        keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[: d.max_train_samples]
+        gen = torch.Generator().manual_seed(d.seed_for_splits(seed))
+        keep = torch.randperm(len(train), generator=gen)[: d.max_train_samples]
         train = train.take(keep.sort().values)
     data = line_bundle(train, splits["valid"], splits.get("test"), alphabet, batch_size=d.batch_size,
                        eval_batch_size=d.eval_batch_size, augment=d.augment, bucket=bucket, seed=seed, device=device,
@@ -243,7 +244,7 @@ def digit_strings(cfg: Any, *, seed: int, device: Any = "cpu", rank: int = 0, wo
     from .digit_strings import DIGITS, DigitStringOptions, digit_string_splits
 
     o = DigitStringOptions.from_args(dict(cfg.data.args))
-    splits = digit_string_splits(seed=seed, valid_fraction=cfg.data.valid_fraction,
+    splits = digit_string_splits(seed=cfg.data.seed_for_splits(seed), valid_fraction=cfg.data.valid_fraction,
                                  test_fraction=cfg.data.test_fraction, options=o)
     return _bundle_and_task(cfg, splits, DIGITS, o.bucket, seed=seed, device=device, rank=rank,
                             world_size=world_size)
@@ -256,7 +257,7 @@ def text_lines(cfg: Any, *, seed: int, device: Any = "cpu", rank: int = 0, world
     from .text_lines import TextLineOptions, text_line_splits
 
     o = TextLineOptions.from_args(dict(cfg.data.args))
-    splits, alphabet = text_line_splits(cfg.data.root, seed=seed, valid_fraction=cfg.data.valid_fraction,
+    splits, alphabet = text_line_splits(cfg.data.root, seed=cfg.data.seed_for_splits(seed), valid_fraction=cfg.data.valid_fraction,
                                         test_fraction=cfg.data.test_fraction, options=o)
     return _bundle_and_task(cfg, splits, alphabet, o.bucket, seed=seed, device=device, rank=rank,
                             world_size=world_size)
