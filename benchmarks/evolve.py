@@ -1,16 +1,18 @@
 """Benchmark trainlab.evolve: ensemble vs best member vs an equal-FLOPs model trained from scratch, over seeds.
 
     .venv/bin/python benchmarks/evolve.py --out /tmp/evo_bench --dataset digits --seeds 0 1
-    TRAINLAB_DATA=../shared/data .venv/bin/python benchmarks/evolve.py --dataset fashion_mnist --model cnn_small \
+    TRAINLAB_DATA=../shared/data .venv/bin/python benchmarks/evolve.py --dataset fashion-mnist --model cnn_small \
         --max-train 12000 --population 6 --keep 3 --rounds 3 --steps 150 --seeds 0 1
 
 Prints a Markdown table (test accuracy %, mean ± sd over seeds) and the paired t-test of ensemble vs baseline.
+Each seed runs in OUT/seed<N>; nothing is deleted: rerunning with the same settings resumes an interrupted
+seed (evolve's own resume) or reuses a finished one, different settings are refused by evolve.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
+import logging
 import time
 from pathlib import Path
 
@@ -37,11 +39,12 @@ def main() -> None:
     ap.add_argument("--ensemble", type=int, default=3)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("trainlab.evolve").setLevel(logging.INFO)  # rounds, births, survivors, baseline
     rows = []
     for seed in args.seeds:
         folder = args.out / f"seed{seed}"
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=True)
         params = {
             "data": {"name": args.dataset, "batch_size": 128, "max_train_samples": args.max_train},
             "model": {"name": args.model, "args": {"width": args.width}},
@@ -51,7 +54,10 @@ def main() -> None:
                        "steps_per_round": args.steps, "selection": args.selection, "seed": seed,
                        "ensemble": {"size": args.ensemble, "combine": args.combine}},
         }
-        (folder / "params.json").write_text(json.dumps(params))
+        params_file = folder / "params.json"
+        if params_file.exists() and json.loads(params_file.read_text()) != params:
+            raise SystemExit(f"{folder} holds a run with other settings; pass a new --out")
+        params_file.write_text(json.dumps(params))
         t0 = time.perf_counter()
         res = evolve(folder, load_config(folder)).results
         rows.append({"seed": seed, "ensemble": res["ensemble"]["accuracy"], "best": res["best_member"]["accuracy"],

@@ -7,7 +7,11 @@ and model summary. Runs are interleaved a, b, c, a, b, c, ... after one warm-up 
 each prints the median per-step time over the repeats, the ratios (b)/(a) and (c)/(a) of the medians, and the
 median of the per-round ratios ("paired": steadier when the machine's speed drifts between rounds).
 
-    python benchmarks/overhead.py [--repeats 5] [--steps 60] [--epochs 2] [--threads 2]
+With ``--step-only`` it times just the training steps instead: the hand loop's body against
+``Learner.train_step`` (metrics on the device, NaN flag, hooks) on the same batches, interleaved, no
+epochs, validation or files; this isolates the per-step cost from the fixed per-epoch cost.
+
+    python benchmarks/overhead.py [--repeats 5] [--steps 60] [--epochs 2] [--threads 2] [--step-only]
 """
 from __future__ import annotations
 
@@ -87,6 +91,31 @@ def learner_loop(train, valid, epochs: int, width: int) -> float:
         return time.perf_counter() - start
 
 
+def hand_steps(train, width: int) -> float:
+    model = new_model(width).train()
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    start = time.perf_counter()
+    for x, y in train:
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return time.perf_counter() - start
+
+
+def learner_steps(train, width: int) -> float:
+    model = new_model(width).train()
+    data = DataBundle(train=FixedBatches(train), valid=FixedBatches(train[:1]), test=None,
+                      class_names=[str(i) for i in range(10)], input_shape=(1, 28, 28), mean=[0.0], std=[1.0],
+                      augmentation="none")
+    learner = Learner(model, data, optimizer=torch.optim.Adam(model.parameters(), 1e-3))
+    learner.train_metrics, learner.batches_per_epoch = learner.task.metrics(), len(train)  # what fit() sets up
+    start = time.perf_counter()
+    for x, y in train:
+        learner.train_step(x, y)
+    return time.perf_counter() - start
+
+
 def lightning_loop(train, valid, epochs: int, width: int) -> float | None:
     try:
         import lightning as L
@@ -129,6 +158,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--width", type=int, default=16, help="cnn_small width")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--step-only", action="store_true", help="time train_step against the hand loop's body only")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
@@ -136,6 +166,9 @@ def main() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     train, valid = make_batches(args.steps, args.batch_size), make_batches(1, args.batch_size, seed=1)
     runners = {"hand loop": hand_loop, "trainlab Learner": learner_loop, "Lightning Trainer": lightning_loop}
+    if args.step_only:
+        runners = {"hand loop": lambda t, v, e, w: hand_steps(t * e, w),  # the same steps*epochs batches
+                   "trainlab Learner": lambda t, v, e, w: learner_steps(t * e, w)}
     times: dict[str, list[float]] = {k: [] for k in runners}
     for rep in range(args.repeats + 1):  # round 0 warms up and is dropped
         for name, run in runners.items():
@@ -145,7 +178,8 @@ def main() -> None:
                 times[name].append(t)
     steps = args.steps * args.epochs
     base = statistics.median(times["hand loop"])
-    print(f"cnn_small(width={args.width}), batch {args.batch_size}, {steps} steps + {args.epochs} validations, "
+    what = f"{steps} train steps only" if args.step_only else f"{steps} steps + {args.epochs} validations"
+    print(f"cnn_small(width={args.width}), batch {args.batch_size}, {what}, "
           f"{args.threads} threads, median of {args.repeats} interleaved runs (torch {torch.__version__})")
     for name, ts in times.items():
         if not ts:
