@@ -48,7 +48,8 @@ def main() -> None:
         params = {
             "data": {"name": args.dataset, "batch_size": 128, "max_train_samples": args.max_train},
             "model": {"name": args.model, "args": {"width": args.width}},
-            "optim": {"name": "adam", "lr": args.lr}, "train": {"epochs": args.base_epochs, "seed": seed, "device": "cpu"},
+            "optim": {"name": "adam", "lr": args.lr},
+            "train": {"epochs": args.base_epochs, "seed": seed, "device": "cpu"},
             "logging": {"tensorboard": False, "plot": False, "progress": "none"},
             "evolve": {"population": args.population, "keep": args.keep, "rounds": args.rounds,
                        "steps_per_round": args.steps, "selection": args.selection, "seed": seed,

@@ -1,9 +1,9 @@
 """Benchmark Adaptive Focus Learning (trainlab.focus) on Fashion-MNIST against plain training.
 
 Protocol: a fixed CNN recipe (cnn_small, AdamW 4e-3, one-cycle, label smoothing 0.1, light augmentation,
-batch 128; frozen here so results stay comparable, not read from experiments/), the same epochs for every configuration, several seeds. Each
-run is scored at its last epoch on the untouched test split: overall accuracy, worst-class accuracy (and
-which class), per-class accuracy, and the exact McNemar test against the baseline run of the same seed
+batch 128; frozen here so results stay comparable, not read from experiments/), the same epochs for every
+configuration, several seeds. Each run is scored at its last epoch on the untouched test split: overall
+accuracy, worst-class accuracy (and which class), per-class accuracy, and the exact McNemar test against the baseline run of the same seed
 (trainlab.stats.mcnemar_exact). Classes are always chosen on the validation split.
 
 Configurations (names for --configs):

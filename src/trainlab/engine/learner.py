@@ -67,7 +67,7 @@ class Learner:
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.distributed, self.compile = distributed, compile
-        self.net = self._wrap(self.model)  # what training calls: the model, or its DDP wrapper
+        self.net = self._wrap(self.model)  # what training calls: the model, maybe in DDP and/or compiled
         self.data, self.optimizer = data, optimizer
         self.task = task or ClassificationTask(data.num_classes)
         self.callbacks = CallbackList(list(callbacks))

@@ -7,8 +7,9 @@ accuracy. While training, lines are decoded greedily on the device (cheap, no ho
 evaluation, with the configured decoder (greedy or beam search, optionally fused with a character LM
 trained on the training labels).
 
-:data:`trainlab.engine.task.TASK_DATASETS` maps a ``data.name`` to a builder returning the :class:`DataBundle` and a function
-model → Task (the Task depends on the model: CTC for CRNN-like models, teacher forcing for attention).
+:data:`trainlab.engine.task.TASK_DATASETS` maps a ``data.name`` to a builder returning the
+:class:`DataBundle` and a function model → Task (the Task depends on the model: CTC for CRNN-like
+models, teacher forcing for attention).
 """
 from __future__ import annotations
 
