@@ -72,7 +72,23 @@ def per_line(output: SequenceOutput, target: LineTargets) -> dict[str, Tensor]:
     return {"edits": edits, "chars": target.lengths, "correct": edits == 0}
 
 
-class CTCTask:
+class _LineTask:
+    """What the CTC and attention Tasks share: decoder settings, sequence metrics, per-line predictions."""
+
+    def __init__(self, *, space_id: int | None = None, decoder: str = "greedy", beam_width: int = 8,
+                 lm: CharNGramLM | None = None, lm_weight: float = 0.0, length_bonus: float = 0.0) -> None:
+        self.space_id, self.decoder, self.beam_width = space_id, decoder, beam_width
+        self.lm, self.lm_weight, self.length_bonus = lm, lm_weight, length_bonus
+
+    def metrics(self) -> SequenceMetrics:
+        return SequenceMetrics(space_id=self.space_id)
+
+    def predictions(self, output: SequenceOutput, target: LineTargets) -> dict[str, Tensor]:
+        """Per-line edits, reference length and exactness (see :func:`per_line`)."""
+        return per_line(output, target)
+
+
+class CTCTask(_LineTask):
     """CTC loss (``torch.nn.CTCLoss``, blank 0) per line, divided by the label length (the "mean" mode).
 
     Example:
@@ -90,8 +106,8 @@ class CTCTask:
         if decoder == "greedy" and ((lm is not None and lm_weight) or length_bonus):
             raise ConfigError("CTC greedy decoding reads the best path and cannot use a language model or a "
                               "length bonus; set ocr.decoder: beam, or ocr.lm_weight and ocr.length_bonus to 0.")
-        self.space_id, self.decoder, self.beam_width = space_id, decoder, beam_width
-        self.lm, self.lm_weight, self.length_bonus = lm, lm_weight, length_bonus
+        super().__init__(space_id=space_id, decoder=decoder, beam_width=beam_width, lm=lm, lm_weight=lm_weight,
+                         length_bonus=length_bonus)
 
     def decode_logits(self, logits: Tensor, frames: Tensor | None, *, fast: bool = False) -> Decoded:
         """Lines from (B, T, K+1) scores: greedy when ``fast`` or configured, else beam (+ LM)."""
@@ -113,13 +129,6 @@ class CTCTask:
                          zero_infinity=True)  # a line too long for its width counts 0, not inf
         return nll / target.lengths.clamp_min(1)  # (B,)
 
-    def metrics(self) -> SequenceMetrics:
-        return SequenceMetrics(space_id=self.space_id)
-
-    def predictions(self, output: SequenceOutput, target: LineTargets) -> dict[str, Tensor]:
-        """Per-line edits, reference length and exactness (see :func:`per_line`)."""
-        return per_line(output, target)
-
     @torch.no_grad()
     def decode(self, model: nn.Module, x: Tensor, widths: Tensor | None = None) -> Decoded:
         """Read lines (B, C, H, W) (normalized like the data) with the configured decoder."""
@@ -128,7 +137,7 @@ class CTCTask:
         return self.decode_logits(logits, frames)
 
 
-class AttentionTask:
+class AttentionTask(_LineTask):
     """Teacher-forced cross-entropy over the symbols and the end of line, averaged per line.
 
     Example:
@@ -143,8 +152,8 @@ class AttentionTask:
     def __init__(self, *, space_id: int | None = None, decoder: str = "greedy", beam_width: int = 8,
                  lm: CharNGramLM | None = None, lm_weight: float = 0.0, length_bonus: float = 0.0,
                  label_smoothing: float = 0.0) -> None:
-        self.space_id, self.decoder, self.beam_width = space_id, decoder, beam_width
-        self.lm, self.lm_weight, self.length_bonus = lm, lm_weight, length_bonus
+        super().__init__(space_id=space_id, decoder=decoder, beam_width=beam_width, lm=lm, lm_weight=lm_weight,
+                         length_bonus=length_bonus)
         self.label_smoothing = label_smoothing
 
     def decode_memory(self, model: AttentionOCR, memory: Memory, *, fast_steps: int | None = None) -> Decoded:
@@ -179,13 +188,6 @@ class AttentionTask:
                              label_smoothing=self.label_smoothing)  # (B, L+1)
         counted = torch.arange(steps, device=ce.device) <= target.lengths[:, None]  # symbols + the end
         return (ce * counted).sum(1) / (target.lengths + 1)
-
-    def metrics(self) -> SequenceMetrics:
-        return SequenceMetrics(space_id=self.space_id)
-
-    def predictions(self, output: SequenceOutput, target: LineTargets) -> dict[str, Tensor]:
-        """Per-line edits, reference length and exactness (see :func:`per_line`)."""
-        return per_line(output, target)
 
     @torch.no_grad()
     def decode(self, model: nn.Module, x: Tensor, widths: Tensor | None = None) -> Decoded:
