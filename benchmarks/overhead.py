@@ -190,6 +190,9 @@ def main() -> None:
         paired = statistics.median(t / h for t, h in zip(ts, times["hand loop"]))
         print(f"{name:18s}  {1000 * med / steps:7.2f} ms/step   ratio to hand loop {med / base:.3f}"
               f"   paired {paired:.3f}   (runs: {', '.join(f'{t:.2f}s' for t in ts)})")
+    if not args.step_only:  # with --steps 1 this is the fixed cost of an epoch (validation, metrics, files)
+        extra = statistics.median(t - h for t, h in zip(times["trainlab Learner"], times["hand loop"]))
+        print(f"Learner - hand loop per epoch: {1000 * extra / args.epochs:.1f} ms (median of paired differences)")
 
 
 if __name__ == "__main__":
