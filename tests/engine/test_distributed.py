@@ -42,3 +42,15 @@ def test_two_gloo_processes_match_single_process_evaluation(tmp_path):
     assert recorded["valid.per_class.support"] == metrics["per_class"]["support"]
     assert recorded["valid.loss"] == pytest.approx(metrics["loss"], rel=1e-6)
     assert sum(metrics["per_class"]["support"]) == single.data.valid.num_samples
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not built in")
+@pytest.mark.parametrize("wait", [True, False])
+def test_shutdown_leaves_the_process_group(tmp_path, wait):
+    from trainlab.engine.distributed import shutdown_distributed
+
+    store = torch.distributed.FileStore(str(tmp_path / "store"), 1)
+    torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)
+    shutdown_distributed(wait=wait)  # a group torn down at exit instead can abort a rank (exit -6)
+    assert not torch.distributed.is_initialized()
+    shutdown_distributed()  # nothing to leave: a no-op

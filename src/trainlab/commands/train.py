@@ -14,6 +14,7 @@ from ..config import config_to_dict, diff_configs, load_config
 from ..engine import Learner
 from ..engine.signals import GracefulStop
 from ..engine.checkpoint import load_checkpoint
+from ..engine.distributed import shutdown_distributed
 from ..errors import ConfigError
 from .common import add_set, format_metrics, log_to_file, write_resolved
 
@@ -118,7 +119,12 @@ def _train(args: argparse.Namespace, cfg, state: dict | None, main_process: bool
     log.info("training %s: %s (%s params) on %s, %d train / %d valid samples, device %s", exp, cfg.model.name,
              f"{n_params:,}", cfg.data.name, learner.data.train.num_samples, learner.data.valid.num_samples,
              learner.device)
-    learner.fit(cfg.train.epochs)
+    finished = False
+    try:
+        learner.fit(cfg.train.epochs)
+        finished = True
+    finally:
+        shutdown_distributed(wait=finished)
     if not main_process:
         return 0
     if stopper.received is not None:

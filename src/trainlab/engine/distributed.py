@@ -42,6 +42,19 @@ def init_distributed(device: torch.device) -> DistInfo:
     return info
 
 
+def shutdown_distributed(*, wait: bool = True) -> None:
+    """Leave the process group, if any, before the interpreter exits.
+
+    A gloo group left to be torn down at exit can abort a rank ("terminate called without an active
+    exception", exit -6) after training finished. ``wait`` first holds a barrier so no rank leaves while
+    another still talks to it; pass False on an error path, where a peer may already be gone.
+    """
+    if dist.is_available() and dist.is_initialized():
+        if wait:
+            dist.barrier()
+        dist.destroy_process_group()
+
+
 def current() -> DistInfo:
     """The process's place in an initialized group (a single process when there is none)."""
     if dist.is_available() and dist.is_initialized():
