@@ -25,8 +25,6 @@ from trainlab.engine import Callback, Learner
 class TestEveryEpoch(Callback):
     """Evaluates the test split after each epoch and keeps the wall time spent training apart."""
 
-    order = 100
-
     def __init__(self) -> None:
         self.rows: list[tuple[int, float, float, float]] = []
         self.eval_time = 0.0
@@ -35,12 +33,12 @@ class TestEveryEpoch(Callback):
     def on_fit_start(self, learner) -> None:
         self.start = time.perf_counter()
 
-    def on_epoch_end(self, learner) -> None:
+    def on_epoch_recorded(self, learner) -> None:
         t0 = time.perf_counter()
         train_time = t0 - self.start - self.eval_time  # earlier test evaluations do not count
         test = learner.evaluate("test")
         self.eval_time += time.perf_counter() - t0
-        self.rows.append((learner.epoch, train_time, test["accuracy"], learner.logs.get("data_time", 0.0)))
+        self.rows.append((learner.loop.epoch, train_time, test["accuracy"], learner.logs.get("data_time", 0.0)))
 
 
 def main() -> None:

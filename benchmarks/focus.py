@@ -34,7 +34,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from trainlab.config import parse_config
 from trainlab.engine import Learner

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace, model: str, text: str) -> dict[str, Any]:
         rows.append({"decoder": name, "cer": m["cer"], "seq_accuracy": m["seq_accuracy"], "wer": m["wer"],
                      "length_diff": longer / learner.data.test.num_samples, "decode_s": time.perf_counter() - t0})
     params = sum(p.numel() for p in learner.model.parameters())
-    return {"model": model, "text": text, "steps": learner.step, "train_s": train_s, "train_cpu_s": train_cpu_s,
+    return {"model": model, "text": text, "steps": learner.loop.step, "train_s": train_s, "train_cpu_s": train_cpu_s,
             "params": params, "rows": rows}
 
 

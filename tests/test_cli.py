@@ -46,13 +46,13 @@ def test_resume_continues_and_refuses_changed_params(tmp_path, tiny_params, caps
     assert code == 2 and "params changed" in err and "optim.lr" in err and len(err.strip().splitlines()) == 1
     code, _, err = run(capsys, "train", exp, "--resume", "--force", "--set", "train.epochs=3")
     assert code == 0, err
-    assert load_checkpoint(exp / "checkpoints" / "last.pt")["epoch"] == 3
+    assert load_checkpoint(exp / "checkpoints" / "last.pt")["loop"]["epoch"] == 3
     assert len(json.loads((exp / "history.json").read_text())["rows"]) == 3
     code, _, err = run(capsys, "train", exp, "--restart", "--set", "train.epochs=1")
     assert code == 0, err
     archived = list((exp / "archive").iterdir())
     assert len(archived) == 1 and (archived[0] / "checkpoints" / "last.pt").is_file()
-    assert load_checkpoint(exp / "checkpoints" / "last.pt")["epoch"] == 1
+    assert load_checkpoint(exp / "checkpoints" / "last.pt")["loop"]["epoch"] == 1
 
 
 @pytest.mark.parametrize("params, overrides, message", [

@@ -2,7 +2,6 @@
 import json
 import re
 
-import torch
 
 from trainlab.cli import main
 from trainlab.config import load_config

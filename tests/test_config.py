@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from trainlab.config import (Config, apply_overrides, diff_configs, is_legacy, load_config, parse_config,
+from trainlab.config import (apply_overrides, diff_configs, is_legacy, load_config, parse_config,
                              translate_legacy)
-from trainlab.errors import ConfigError, UnknownNameError
+from trainlab.errors import ConfigError, TrainlabError, UnknownNameError
 
 
 def test_defaults_and_overrides():
@@ -98,30 +98,40 @@ def test_legacy_variants():
 
 
 def test_diff_configs():
-    a = Config().model_dump(mode="json")
+    a = parse_config({}).model_dump(mode="json")
     b = parse_config({}, ["optim.lr=0.5", "train.epochs=2"]).model_dump(mode="json")
     assert diff_configs(a, b) == ["optim.lr", "train.epochs"]
     assert json.loads(json.dumps(a)) == a
 
 
-def test_registry_imports_its_plugins_only_for_names_it_does_not_hold(tmp_path, monkeypatch) -> None:
+def test_registry_lazy_entries_import_their_module_only_when_used(tmp_path, monkeypatch) -> None:
     import sys
-    import types
 
     from trainlab.registry import Registry
 
-    reg = Registry("widget", plugins=["_trainlab_widget_plugin"])
-    reg.register("a")(lambda: "a")
-    host = types.ModuleType("_trainlab_widget_host")
-    host.REG = reg
-    monkeypatch.setitem(sys.modules, "_trainlab_widget_host", host)
-    (tmp_path / "_trainlab_widget_plugin.py").write_text(
-        "from _trainlab_widget_host import REG\nREG.register('b')(lambda: 'b')\n")
+    (tmp_path / "_trainlab_widget_plugin.py").write_text("def b():\n    return 'b'\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "_trainlab_widget_plugin", raising=False)
-    assert reg.get("a")() == "a"
-    assert "_trainlab_widget_plugin" not in sys.modules  # a held name does not load plugins
-    assert "b" in reg and reg.get("b")() == "b"
-    assert reg.list() == ["a", "b"]
+    reg = Registry("widget")
+    reg.register("a")(lambda: "a")
+    reg.register_lazy("b", "_trainlab_widget_plugin:b")
+    assert reg.list() == ["a", "b"] and reg.get("a")() == "a"
+    assert "_trainlab_widget_plugin" not in sys.modules  # listed, not imported
+    assert reg.get("b")() == "b"
     with pytest.raises(UnknownNameError, match="Available: a, b"):
         reg.get("c")
+    with pytest.raises(TrainlabError, match="already registered"):
+        reg.register_lazy("a", "x:y")
+
+
+def test_features_register_their_sections_models_and_datasets_without_a_central_list() -> None:
+    from trainlab.data import TASK_DATASETS
+    from trainlab.models import MODELS
+    from trainlab.registry import feature_modules
+
+    assert {"trainlab.focus.feature", "trainlab.ocr.feature", "trainlab.morph.feature"} <= set(feature_modules())
+    cfg = parse_config({"focus": {"k": 3}, "ocr": {"decoder": "beam"}, "model": {"morph": [{"op": "deepen"}]}})
+    assert cfg.focus.k == 3 and cfg.ocr.decoder == "beam" and cfg.model.morph[0].op == "deepen"
+    assert "crnn" in MODELS and "digit-strings" in TASK_DATASETS
+    with pytest.raises(ConfigError, match="unknown key 'focs'.*Did you mean 'focus'"):
+        parse_config({"focs": {}})

@@ -49,14 +49,14 @@ def test_sigkill_at_random_points_then_resume_is_bit_identical(tmp_path):
         kills += 1
         extra = ["--resume"]
         state = load_checkpoint(killed / "checkpoints" / "last.pt")  # never a partial file
-        positions.append((state["epoch"], state["batch_idx"]))
+        positions.append((state["loop"]["epoch"], state["loop"]["batch"]))
     assert kills >= 2 and any(batch for _, batch in positions), positions  # some kills landed mid-epoch
     proc = start(killed, *extra)
     output = proc.communicate(timeout=300)[0]
     assert proc.returncode == 0, output
     a = load_checkpoint(straight / "checkpoints" / "last.pt")
     b = load_checkpoint(killed / "checkpoints" / "last.pt")
-    assert a["epoch"] == b["epoch"] == 6 and a["step"] == b["step"]
+    assert a["loop"]["epoch"] == b["loop"]["epoch"] == 6 and a["loop"]["step"] == b["loop"]["step"]
     for k, v in a["model"].items():
         assert torch.equal(v, b["model"][k]), k
     ha = json.loads((straight / "history.json").read_text())["rows"]

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from .errors import ConfigError
-from .registry import close_matches
+from .registry import close_matches, load_features
 
 PARAMS_FILES = ("params.json", "params.yaml", "params.yml")
 
@@ -53,18 +53,6 @@ class DataConfig(Section):
         return run_seed if self.split_seed is None else self.split_seed
 
 
-class MorphStep(Section):
-    """One function-preserving transform, re-applied whenever the model is rebuilt (see trainlab.morph)."""
-
-    op: Literal["widen", "deepen"]
-    factor: float | None = Field(None, gt=1)
-    extra: int | None = Field(None, gt=0)
-    where: list[str] | None = None
-    method: Literal["r2r", "net2net", "netmorph", "random"] = "r2r"
-    init: Literal["match_std", "he"] | float = "match_std"
-    noise: float = Field(0.0, ge=0)
-
-
 class ModelConfig(Section):
     name: str = "cnn_tiny"
     num_classes: int | None = Field(None, gt=1)  # when set, must match the data
@@ -75,7 +63,9 @@ class ModelConfig(Section):
     groups: list[list[str]] | None = None  # name prefixes, one list per optimizer group
     channels_last: bool = False
     args: dict[str, Any] = {}
-    morph: list[MorphStep] = []  # transforms applied to the built model, in order, before pretrained weights
+    # BatchNorm layers whose parameters model.freeze froze also keep their running statistics (they run in eval
+    # mode while training); false: they still update the statistics every batch.
+    freeze_bn_stats: bool = True
 
 
 class OptimConfig(Section):
@@ -133,8 +123,6 @@ class TrainConfig(Section):
     eval_every: int = Field(1, gt=0)  # epochs
     save_every: int = Field(1, gt=0)  # epochs between last.pt writes
     save_every_steps: int | None = Field(None, gt=0)  # also write last.pt every N optimizer steps
-    count_flops: bool = True  # flops_per_sample and cumulative train_flops in the history
-    flops_budget: float | None = Field(None, gt=0)  # stop once training FLOPs reach this
     sync_batchnorm: bool = False  # with several processes: BatchNorm statistics over the global batch
     skip_nonfinite: bool = False  # skip batches whose loss is NaN/inf (one host sync per step) instead of stopping
     log_every: int = Field(50, gt=0)  # steps between progress updates
@@ -156,180 +144,73 @@ class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING"] = "INFO"
 
 
-class SearchConfig(Section):
-    space: dict[str, Any] = {}
-    sampler: Literal["grid", "random", "tpe"] = "grid"
-    trials: int | None = Field(None, gt=0)
-    metric: str = "valid.accuracy"
-    direction: Literal["minimize", "maximize"] = "maximize"
-    pruner: Literal["none", "median", "hyperband"] = "none"
-
-
-class FocusPenalty(Section):
-    mode: Literal["lr_scale", "grad_scale"] = "lr_scale"  # lr_scale: the lr of focus steps × value
-    value: float = Field(1e-2, gt=0)
-
-
-class FocusPlateauRule(Section):
-    metric: str = "valid.loss"
-    patience: int = Field(2, gt=0)  # epochs without a new best before focusing
-    mode: Literal["min", "max"] | None = None  # default: min for losses, max otherwise
-
-
-class FocusEvery(Section):
-    every: int = Field(gt=0)
-
-
-class FocusAfterEpoch(Section):
-    after_epoch: int = Field(ge=0)
-
-
-class FocusPlateau(Section):
-    plateau: FocusPlateauRule = FocusPlateauRule()
-
-
-class FocusSteps(Section):
-    steps: int = Field(gt=0)
-
-
-def _policy_tag(v: Any) -> str | None:
-    """Which ``focus.when`` form a value is: 'always', or the single key of its mapping."""
-    if isinstance(v, dict):
-        return next(iter(v), None)
-    if isinstance(v, BaseModel):
-        return next(iter(type(v).model_fields))
-    return v if isinstance(v, str) else None
-
-
-class FocusConfig(Section):
-    """Adaptive Focus Learning: an extra damped pass over the worst classes' training samples (trainlab.focus)."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, validate_by_name=True,
-                              validate_by_alias=True, serialize_by_alias=True)
-    k: int = Field(2, gt=0)
-    monitor: str = "loss"  # a per-class validation metric: loss (highest is worst), accuracy, f1 (lowest is worst)
-    split: Literal["valid"] = "valid"
-    when: Annotated[Annotated[Literal["always"], Tag("always")] | Annotated[FocusEvery, Tag("every")]
-                    | Annotated[FocusAfterEpoch, Tag("after_epoch")] | Annotated[FocusPlateau, Tag("plateau")],
-                    Discriminator(_policy_tag)] = "always"
-    order: Literal["after", "before"] = "after"  # before: the reversed variant
-    penalty: FocusPenalty = FocusPenalty()
-    pass_: Literal["full"] | FocusSteps = Field("full", alias="pass")
-    mode: Literal["hard", "soft"] = "hard"
-    temperature: float = Field(0.1, gt=0)  # soft: p(class) = softmax(error / temperature)
-    freeze_norm: bool = True  # BatchNorm keeps (and normalizes with) its running statistics during focus passes
-    optimizer_state: Literal["restore", "shared"] = "restore"  # restore: focus steps leave no trace in Adam's moments
-
-    @field_validator("split", mode="before")
-    @classmethod
-    def _valid_split_only(cls, v: Any) -> Any:
-        if v == "test":
-            raise ValueError("the test split must never choose what to train on (it would leak into training "
-                             "and bias every reported test number); use split: valid")
-        return v
-
-    @field_validator("when", mode="before")
-    @classmethod
-    def _known_policy(cls, v: Any) -> Any:
-        if v != "always" and not (isinstance(v, dict) and len(v) == 1 and set(v) <= {"every", "after_epoch", "plateau"}):
-            raise ValueError(f"unknown focus policy {v!r}; allowed: 'always', {{every: N}}, {{after_epoch: N}}, "
-                             "{plateau: {metric, patience}}")
-        return v
-
-    @field_validator("pass_", mode="before")
-    @classmethod
-    def _known_pass(cls, v: Any) -> Any:
-        if v != "full" and not (isinstance(v, dict) and set(v) == {"steps"}):
-            raise ValueError(f"unknown focus pass {v!r}; allowed: 'full' (every training sample of the chosen "
-                             "classes once) or {steps: N} (N optimizer steps)")
-        return v
-
-    @field_validator("monitor")
-    @classmethod
-    def _short_monitor(cls, v: str) -> str:
-        return v.removeprefix("valid.per_class.")
-
-
-class EvolveWiden(Section):
-    p: float = Field(0.5, ge=0)  # relative probability of this mutation
-    factor: float | None = Field(1.5, gt=1)  # new width = factor × old (or use extra)
-    extra: int | None = Field(None, gt=0)  # add this many channels instead of a factor
-    scope: Literal["one", "all"] = "one"  # one: a random widenable volume; all: every widenable volume
-
-
-class EvolveDeepen(Section):
-    p: float = Field(0.3, ge=0)
-    stages: list[str] | None = None  # candidate stages/layers (one picked at random); None: top-level nn.Sequential children
-
-
-class EvolveLr(Section):
-    p: float = Field(0.2, ge=0)
-    factors: list[float] = [0.5, 2.0]  # the child's lr = parent's lr × a random factor (same weights)
-
-
-class EvolveMutations(Section):
-    widen: EvolveWiden = EvolveWiden()
-    deepen: EvolveDeepen = EvolveDeepen()
-    lr: EvolveLr = EvolveLr()
-
-
-class EvolveEnsemble(Section):
-    size: int = Field(3, gt=0)
-    combine: Literal["mean_softmax", "vote", "stacking"] = "mean_softmax"
-    hidden: int = Field(64, gt=0)  # stacking head: (E·C) -> hidden -> C, trained on the validation split only
-    steps: int = Field(300, gt=0)
-    lr: float = Field(1e-2, gt=0)
-
-
-class EvolveConfig(Section):
-    """Neuroevolution with shared weights: a population grown by function-preserving mutations (trainlab.evolve)."""
-
-    population: int = Field(6, gt=1)  # M
-    keep: int = Field(3, gt=0)  # K survivors per round
-    rounds: int = Field(3, gt=0)  # R
-    steps_per_round: int = Field(100, gt=0)  # optimizer steps each member trains per round
-    mutations: EvolveMutations = EvolveMutations()
-    method: Literal["r2r", "net2net", "netmorph"] = "r2r"
-    init: Literal["match_std", "he"] | float = "match_std"
-    selection: Literal["best", "diverse"] = "best"
-    ensemble: EvolveEnsemble = EvolveEnsemble()
-    budget: float | None = Field(None, gt=0)  # total training FLOPs (base + members); no new round past it
-    lr_rule: Literal["param_ratio", "keep"] = "param_ratio"  # child lr × parent/child parameter count
-    scale_weight_decay: bool = True  # weight decay × the same ratio (as the original)
-    tolerance: float = Field(1e-4, gt=0)  # max |Δ logits| allowed at a child's birth
-    baseline: bool = True  # also train the base model from scratch with the same total training FLOPs
-    seed: int = 0
-
-    @field_validator("keep")
-    @classmethod
-    def _keep_below_population(cls, v: int, info: Any) -> int:
-        m = info.data.get("population")
-        if m is not None and v > m:
-            raise ValueError(f"keep ({v}) must be <= population ({m})")
-        return v
-
-
-class OcrConfig(Section):
-    """How OCR models (trainlab.ocr) decode lines in evaluation; training metrics always decode greedily."""
-
-    decoder: Literal["greedy", "beam"] = "greedy"
-    beam_width: int = Field(8, gt=0)
-    lm_order: int = Field(0, ge=0, le=8)  # character n-gram LM on the training labels; 0 = none
-    lm_weight: float = Field(0.0, ge=0)  # shallow fusion: score += lm_weight * log P_lm
-    length_bonus: float = 0.0  # added per decoded symbol: offsets the LM's per-symbol cost (deletions)
-
-
 class Config(Section):
+    """The base sections. Features add their own (``focus``, ``evolve``, ``model.morph``, ...) through
+    :func:`register_section` and :func:`register_field`; :func:`config_model` is the class with all of them,
+    the one :func:`parse_config` validates with."""
+
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     optim: OptimConfig = OptimConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     train: TrainConfig = TrainConfig()
     logging: LoggingConfig = LoggingConfig()
-    search: SearchConfig | None = None
-    focus: FocusConfig | None = None
-    evolve: EvolveConfig | None = None
-    ocr: OcrConfig | None = None
+
+    def __reduce__(self):  # the class is built at run time: pickle the settings, not the class
+        return parse_config, (config_to_dict(self),)
+
+
+# --------------------------------------------------------------------------- sections added by features
+
+_SECTIONS: dict[str, type[BaseModel]] = {}  # top-level section name -> its model
+_FIELDS: dict[str, dict[str, tuple[Any, Any]]] = {}  # base section -> field name -> (annotation, FieldInfo)
+_built: type[Config] | None = None
+
+
+def register_section(name: str, model: type[BaseModel]) -> None:
+    """Add an optional top-level params section ``name`` (absent = null = the feature is off).
+
+    Example (a feature's ``feature.py``):
+        >>> class ToyConfig(Section):
+        ...     strength: float = 1.0
+        >>> register_section("toy", ToyConfig)  # doctest: +SKIP
+        >>> parse_config({"toy": {"strength": 2}}).toy.strength  # doctest: +SKIP
+        2.0
+    """
+    global _built
+    if name in Config.model_fields or name in _SECTIONS:
+        raise ConfigError(f"params section {name!r} is already defined; choose another name.")
+    _SECTIONS[name] = model
+    _built = None
+
+
+def register_field(section: str, name: str, annotation: Any, field: Any) -> None:
+    """Add the key ``name`` to the base section ``section`` (e.g. ``model.morph``), typed ``annotation``
+    with the pydantic ``field`` (its default and description)."""
+    global _built
+    base = Config.model_fields.get(section)
+    if base is None:
+        raise ConfigError(f"{section!r} is not a base params section; allowed: {', '.join(Config.model_fields)}.")
+    if name in base.annotation.model_fields or name in _FIELDS.get(section, {}):
+        raise ConfigError(f"{section}.{name} is already defined; choose another name.")
+    _FIELDS.setdefault(section, {})[name] = (annotation, field)
+    _built = None
+
+
+def config_model() -> type[Config]:
+    """The params schema: the base sections with every feature's sections and fields."""
+    global _built
+    load_features()
+    if _built is None:
+        sections: dict[str, Any] = {}
+        for name, extra in _FIELDS.items():
+            base = Config.model_fields[name].annotation
+            model = create_model(base.__name__, __base__=base, __module__=__name__, **extra)
+            sections[name] = (model, Field(default_factory=model, description=Config.model_fields[name].description))
+        for name, model in _SECTIONS.items():
+            sections[name] = (model | None, Field(None, description=(model.__doc__ or "").strip().split("\n")[0]))
+        _built = create_model("Config", __base__=Config, __module__=__name__, **sections)
+    return _built
 
 
 # --------------------------------------------------------------------------- reading and errors
@@ -342,9 +223,11 @@ def find_params_file(exp_dir: Path) -> Path:
         return exp_dir
     if not exp_dir.is_dir():
         raise ConfigError(f"experiment folder {str(exp_dir)!r} does not exist; create it with a params.json inside.")
-    for name in PARAMS_FILES:
-        if (exp_dir / name).is_file():
-            return exp_dir / name
+    found = [exp_dir / name for name in PARAMS_FILES if (exp_dir / name).is_file()]
+    if len(found) > 1:
+        raise ConfigError(f"{str(exp_dir)!r} holds {' and '.join(p.name for p in found)}; keep exactly one params file.")
+    if found:
+        return found[0]
     raise ConfigError(f"no params.json or params.yaml in {str(exp_dir)!r}; write one (see README, 'Params file').")
 
 
@@ -400,13 +283,13 @@ def _field_names(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return list(model.model_fields)
 
 
-def _format_validation_error(err: ValidationError, source: str) -> str:
+def _format_validation_error(err: ValidationError, source: str, root: type[BaseModel] | None = None) -> str:
     lines = []
     for e in err.errors():
         loc = tuple(e["loc"])
         dotted = ".".join(str(p) for p in loc)
         if e["type"] == "extra_forbidden":
-            valid = _field_names(Config, loc)
+            valid = _field_names(root or config_model(), loc)
             lines.append(f"unknown key {dotted!r}.{close_matches(str(loc[-1]), valid)}"
                          f" Valid keys here: {', '.join(valid)}.")
         else:
@@ -424,9 +307,24 @@ def parse_config(raw: dict[str, Any], overrides: list[str] | None = None, *, sou
         raw = translate_legacy(raw)
     raw = apply_overrides(raw, overrides or [])
     try:
-        return Config.model_validate(raw)
+        return config_model().model_validate(raw)
     except ValidationError as e:
         raise ConfigError(_format_validation_error(e, source)) from None
+
+
+def validate_section(model: type[BaseModel], data: dict[str, Any], *, source: str) -> BaseModel:
+    """``model.model_validate(data)``, with errors as a one-line :class:`ConfigError` naming ``source``.
+
+    Example:
+        >>> validate_section(TrainConfig, {"epochs": 0}, source="--epochs")
+        Traceback (most recent call last):
+        ...
+        trainlab.errors.ConfigError: --epochs: epochs: Input should be greater than 0 (got 0).
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_validation_error(e, source, model)) from None
 
 
 def load_config(exp_dir: Path, overrides: list[str] | None = None) -> Config:
@@ -449,7 +347,7 @@ LEGACY_ONLY = set(LEGACY_KEYS) | {"pretrain", "im_sz", "cuda", "scheduler", "ear
 
 def is_legacy(raw: dict[str, Any]) -> bool:
     """A flat cs230-style params dict: no known section, some legacy key."""
-    sections = set(Config.model_fields)
+    sections = set(config_model().model_fields)
     return not (set(raw) & sections) and bool(set(raw) & LEGACY_ONLY)
 
 
@@ -475,6 +373,11 @@ def translate_legacy(raw: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"legacy params: scheduler {raw['scheduler']!r}; allowed: one_cycle, cosine_annealing.")
         flat["schedule.name"] = names[raw["scheduler"]]
     es = raw.get("early_stopping")
+    if isinstance(es, int) and not isinstance(es, bool):  # the cs230 shorthand: a patience on the validation loss
+        es = {"monitor_metric": "loss", "minimize": True, "patience": es}
+    elif es is not None and not isinstance(es, dict | bool):
+        raise ConfigError(f"legacy params: early_stopping {es!r}; allowed: a patience (e.g. 5) or "
+                          "{monitor_metric, minimize, patience, min_delta}.")
     if isinstance(es, dict) and es.get("monitor_metric") not in (False, None):
         minimize = es.get("minimize", es.get("mode", "minimize") == "minimize")
         flat["train.early_stopping"] = {

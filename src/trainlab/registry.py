@@ -1,4 +1,4 @@
-"""One registry mechanism for models, datasets, optimizers, schedules, transforms and strategies.
+"""One registry mechanism for models, datasets, callbacks, config sections, transforms and strategies.
 
 Example:
     >>> from trainlab.registry import Registry
@@ -7,17 +7,27 @@ Example:
     ... def relu(): return "relu"
     >>> ACTIVATIONS.get("relu")()
     'relu'
+
+Features (``trainlab.focus``, ``trainlab.ocr``, ...) extend the registries of the layers below them. Each
+is a package with a ``feature`` module that registers its parts when imported; :func:`load_features`
+imports every such module (and those other packages declare under the ``trainlab.features`` entry point),
+so nothing below a feature ever names it.
 """
 from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Callable, Iterator, Sequence
+import importlib.metadata
+import importlib.util
+import pkgutil
+from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 from .errors import TrainlabError, UnknownNameError
 
 T = TypeVar("T")
+ENTRY_POINT_GROUP = "trainlab.features"
+_features_loaded = False
 
 
 def close_matches(name: str, choices: list[str], n: int = 3) -> str:
@@ -26,57 +36,101 @@ def close_matches(name: str, choices: list[str], n: int = 3) -> str:
     return f" Did you mean {', '.join(repr(m) for m in matches)}?" if matches else ""
 
 
-class Registry(Generic[T]):
-    """Names mapped to builders. Registering a name twice or getting an unknown name raises.
+def feature_modules() -> list[str]:
+    """The registration modules of every feature: ``trainlab.<package>.feature`` for each package of
+    trainlab that has one, then the modules named by the ``trainlab.features`` entry point of installed
+    packages."""
+    import trainlab
 
-    ``plugins`` names modules that register more entries when imported (a feature package whose import is
-    expensive, such as :mod:`trainlab.ocr`): they are imported the first time the registry is listed or
-    asked for a name it does not hold, so looking up a built-in name stays cheap.
+    names = [f"trainlab.{info.name}.feature" for info in pkgutil.iter_modules(trainlab.__path__)
+             if info.ispkg and importlib.util.find_spec(f"trainlab.{info.name}.feature") is not None]
+    names += [ep.value for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)]
+    return list(dict.fromkeys(names))
+
+
+def load_features() -> None:
+    """Import every feature's registration module once (see :func:`feature_modules`)."""
+    global _features_loaded
+    if _features_loaded:
+        return
+    _features_loaded = True  # set first: a feature that looks something up while loading must not recurse
+    for name in feature_modules():
+        importlib.import_module(name)
+
+
+class _Lazy:
+    """A registry entry not imported yet: ``"package.module:attribute"``."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def resolve(self):
+        module, _, attr = self.target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+class Registry(Generic[T]):
+    """Names mapped to objects (builders, classes, config models). Registering a name twice or getting an
+    unknown name raises.
+
+    ``features=True``: features may register into this registry, so every feature is loaded
+    (:func:`load_features`) before the registry is listed or asked for a name it does not hold.
+    :meth:`register_lazy` adds an entry whose module is imported only when the entry is first used, so a
+    feature can register an expensive object (a model pulling a large import) without paying for it.
     """
 
-    def __init__(self, kind: str, plugins: Sequence[str] = ()) -> None:
+    def __init__(self, kind: str, *, features: bool = False) -> None:
         self.kind = kind
-        self._items: dict[str, T] = {}
-        self._plugins = list(plugins)
+        self.features = features
+        self._items: dict[str, T | _Lazy] = {}
 
-    def _load_plugins(self) -> None:
-        while self._plugins:
-            importlib.import_module(self._plugins.pop(0))
+    def _complete(self) -> None:
+        if self.features:
+            load_features()
 
     def register(self, name: str | None = None) -> Callable[[T], T]:
         """Decorator that registers an object under ``name`` (default: its ``__name__``)."""
 
         def add(obj: T) -> T:
-            key = name or getattr(obj, "__name__")
-            if key in self._items:
-                raise TrainlabError(f"{self.kind} {key!r} is already registered; choose another name.")
-            self._items[key] = obj
+            self._add(name or getattr(obj, "__name__"), obj)
             return obj
 
         return add
 
+    def register_lazy(self, name: str, target: str) -> None:
+        """Register ``"package.module:attribute"`` under ``name``, imported the first time it is used."""
+        self._add(name, _Lazy(target))
+
+    def _add(self, key: str, obj: T | _Lazy) -> None:
+        if key in self._items:
+            raise TrainlabError(f"{self.kind} {key!r} is already registered; choose another name.")
+        self._items[key] = obj
+
     def get(self, name: str) -> T:
         if name not in self._items:
-            self._load_plugins()
+            self._complete()
         if name not in self._items:
             raise UnknownNameError(
                 f"unknown {self.kind} {name!r}.{close_matches(name, list(self._items))}"
                 f" Available: {', '.join(sorted(self._items))}."
             )
-        return self._items[name]
+        item = self._items[name]
+        if isinstance(item, _Lazy):
+            item = self._items[name] = item.resolve()
+        return item
 
     def list(self) -> list[str]:
-        self._load_plugins()
+        self._complete()
         return sorted(self._items)
 
     def __contains__(self, name: object) -> bool:
         if name not in self._items:
-            self._load_plugins()
+            self._complete()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.list())
 
     def __len__(self) -> int:
-        self._load_plugins()
+        self._complete()
         return len(self._items)

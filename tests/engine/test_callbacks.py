@@ -12,44 +12,68 @@ from trainlab.errors import ConfigError
 from .helpers import tiny_learner
 
 
-def test_callback_list_calls_only_overridden_hooks_in_order():
+def test_callback_list_calls_only_overridden_hooks_in_declared_order():
     calls = []
 
     class A(Callback):
-        order = 5
-
         def on_epoch_end(self, learner):
             calls.append("A")
 
     class B(Callback):
-        order = 1
+        run_before = (A,)
 
         def on_epoch_end(self, learner):
             calls.append("B")
 
-    cl = CallbackList([A(), B()])
-    assert cl._hooks["on_batch_end"] == [] and len(cl._hooks["on_epoch_end"]) == 2
+    class C(Callback):
+        run_after = (B,)
+
+        def on_epoch_end(self, learner):
+            calls.append("C")
+
+    cl = CallbackList([C(), A(), B()])
+    assert cl._hooks["on_train_batch_end"] == [] and len(cl._hooks["on_epoch_end"]) == 3
     cl("on_epoch_end", None)
-    assert calls == ["B", "A"]
+    assert calls.index("B") < calls.index("A") and calls.index("B") < calls.index("C")
+    assert [type(cb).__name__ for cb in CallbackList([A(), C()])] == ["A", "C"]  # no constraint: given order
+
+
+def test_contradictory_order_and_unknown_hooks_are_clear_errors():
+    from trainlab.errors import TrainlabError
+
+    class A(Callback):
+        pass
+
+    class B(Callback):
+        run_after, run_before = (A,), (A,)
+
+    with pytest.raises(TrainlabError, match="contradictory"):
+        CallbackList([A(), B()])
+
+    class Old(Callback):
+        def on_batch_end(self, learner):  # the hook's old name: it would never run
+            pass
+
+    with pytest.raises(TrainlabError, match="on_batch_end is not a callback hook.*on_train_batch_end"):
+        CallbackList([Old()])
 
 
 def test_early_stopping_stops_after_patience_and_restores_best():
     class Scripted(Callback):  # a fixed validation curve: best at epoch 2
-        order = 5
         values = [1.0, 0.5, 0.6, 0.7, 0.8, 0.9]
 
         def on_validation_end(self, learner):
-            learner.logs["valid.loss"] = self.values[learner.epoch]
+            learner.logs["valid.loss"] = self.values[learner.loop.epoch]
 
     snapshots = {}
 
     class Snap(Callback):
         def on_epoch_end(self, learner):
-            snapshots[learner.epoch] = {k: v.clone() for k, v in learner.model.state_dict().items()}
+            snapshots[learner.loop.epoch] = {k: v.clone() for k, v in learner.model.state_dict().items()}
 
     es = EarlyStopping(monitor="valid.loss", patience=2)
     learner = tiny_learner(callbacks=[Scripted(), es, Snap()]).fit(10)
-    assert learner.epoch == 4 and learner.should_stop and "did not improve for 2" in learner.stop_reason
+    assert learner.loop.epoch == 4 and learner.should_stop and "did not improve for 2" in learner.stop_reason
     assert es.best == 0.5 and es.best_epoch == 2
     for k, v in snapshots[2].items():
         assert torch.equal(learner.model.state_dict()[k], v)
@@ -60,11 +84,19 @@ def test_checkpoint_best_and_last(tmp_path):
     learner.fit(3)
     last = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     best = load_checkpoint(tmp_path / "checkpoints" / "best.pt")
-    assert last["epoch"] == 3 and best["epoch"] == learner.history.best("valid.accuracy", "max")["epoch"]
-    assert json.loads((tmp_path / "metrics_val_best.json").read_text())["epoch"] == best["epoch"]
+    assert last["loop"]["epoch"] == 3 and best["loop"]["epoch"] == learner.history.best("valid.accuracy", "max")["epoch"]
+    assert json.loads((tmp_path / "metrics_val_best.json").read_text())["epoch"] == best["loop"]["epoch"]
     assert json.loads((tmp_path / "metrics_val_last.json").read_text())["epoch"] == 3
-    with pytest.raises(ConfigError, match="monitored metric 'valid.acc' is not recorded"):
-        tiny_learner(callbacks=[Checkpoint(tmp_path / "x", monitor="valid.acc")]).fit(1)
+
+
+
+@pytest.mark.parametrize("make", [lambda d: Checkpoint(d, monitor="valid.acc"),
+                                  lambda d: EarlyStopping(monitor="valid.acc"),
+                                  lambda d: LRSchedule(None, "plateau", monitor="valid.acc")])
+def test_a_misspelled_monitor_is_refused_before_anything_trains(tmp_path, make):
+    with pytest.raises(ConfigError, match=r"'valid.acc', which this run does not record. Did you mean 'valid.accuracy'"):
+        tiny_learner(callbacks=[make(tmp_path)])  # refused when the Learner is built, not after epoch 1
+    assert not any(tmp_path.iterdir())
 
 
 def test_one_cycle_steps_per_batch_and_plateau_reduces():
@@ -73,7 +105,7 @@ def test_one_cycle_steps_per_batch_and_plateau_reduces():
     lrs = []
 
     class Record(Callback):  # the lr each batch trains with
-        def on_batch_start(self, learner):
+        def on_train_batch_start(self, learner):
             lrs.append(learner.optimizer.param_groups[0]["lr"])
 
     learner.callbacks = CallbackList([LRSchedule(sched, "step"), Record()])
@@ -97,9 +129,9 @@ def test_grad_clip_limits_the_norm():
     norms = []
 
     class Measure(Callback):
-        order = 100
+        run_after = (GradClip,)
 
-        def on_after_backward(self, learner):
+        def on_before_optimizer_step(self, learner):
             norms.append(float(torch.nn.utils.get_total_norm([p.grad for p in learner.model.parameters()])))
 
     tiny_learner(callbacks=[GradClip(0.01), Measure()]).fit(1)

@@ -58,5 +58,5 @@ def test_best_and_last_written_in_one_epoch_are_the_same_bytes(tmp_path):
     tiny_learner(callbacks=[Checkpoint(tmp_path, monitor="valid.accuracy", mode="max")]).fit(1)  # the first is best
     best, last = tmp_path / "checkpoints" / "best.pt", tmp_path / "checkpoints" / "last.pt"
     assert best.read_bytes() == last.read_bytes()
-    assert load_checkpoint(best)["epoch"] == 1
+    assert load_checkpoint(best)["loop"]["epoch"] == 1
     assert json.loads((tmp_path / "metrics_val_best.json").read_text())["epoch"] == 1

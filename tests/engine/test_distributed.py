@@ -33,7 +33,7 @@ def test_two_gloo_processes_match_single_process_evaluation(tmp_path):
     assert resolved["_run"]["world_size"] == 2
     state = load_checkpoint(exp / "checkpoints" / "last.pt")
     # each rank took half the batches: steps per epoch = ceil(ceil(1295 / 2) / 32) = 21
-    assert state["step"] == 2 * 21
+    assert state["loop"]["step"] == 2 * 21
     recorded = state["history"][-1]
     single = Learner.from_config(parse_config(state["config"]), None, default_callbacks_on=False)
     single.load_state_dict(state, weights_only=True)

@@ -13,7 +13,7 @@ def weights(learner):
 
 def test_fit_learns_and_records_history():
     learner = tiny_learner().fit(4)
-    assert learner.epoch == 4 and len(learner.history) == 4 and learner.step == 4 * len(learner.data.train)
+    assert learner.loop.epoch == 4 and len(learner.history) == 4 and learner.loop.step == 4 * len(learner.data.train)
     rows = learner.history.rows
     assert rows[-1]["valid.accuracy"] > 0.9 and rows[-1]["train.loss"] < rows[0]["train.loss"]
     assert len(rows[-1]["valid.per_class.accuracy"]) == 4 and rows[-1]["lr"] == 0.01 and rows[-1]["time"] > 0
@@ -28,7 +28,7 @@ def test_resume_from_last_checkpoint_continues_the_same_run(tmp_path):
     del first
     torch.manual_seed(123)  # loading must restore the RNG, whatever happened in between
     resumed = tiny_learner(seed=0, dropout=0.2).load(tmp_path / "checkpoints" / "last.pt")
-    assert resumed.epoch == 2 and len(resumed.history) == 2
+    assert resumed.loop.epoch == 2 and len(resumed.history) == 2
     resumed.fit(4)
     for k, v in weights(straight).items():
         assert torch.equal(v, resumed.model.state_dict()[k]), k
@@ -37,15 +37,15 @@ def test_resume_from_last_checkpoint_continues_the_same_run(tmp_path):
 
 def test_resume_mid_epoch_is_exact(tmp_path):
     class StopAt(Callback):
-        def on_batch_end(self, learner):
-            if learner.epoch == 1 and learner.batch_idx == 3:
+        def on_train_batch_end(self, learner):
+            if learner.loop.epoch == 1 and learner.loop.batch == 3:
                 learner.should_stop = True
                 learner.save(tmp_path / "mid.pt")
 
     straight = tiny_learner(dropout=0.3).fit(3)
     tiny_learner(dropout=0.3, callbacks=[StopAt()]).fit(3)
     resumed = tiny_learner(dropout=0.3).load(tmp_path / "mid.pt")
-    assert (resumed.epoch, resumed.batch_idx) == (1, 3)
+    assert (resumed.loop.epoch, resumed.loop.batch) == (1, 3)
     resumed.fit(3)
     for k, v in weights(straight).items():
         assert torch.equal(v, resumed.model.state_dict()[k]), k
@@ -57,15 +57,15 @@ def test_accumulation_matches_a_larger_batch():
     acc = tiny_learner(batch_size=23, optimizer="sgd", lr=0.1, accumulate=2)
     assert big.data.train.num_samples == 184
     big.fit(1), acc.fit(1)
-    assert acc.step == big.step
+    assert acc.loop.step == big.loop.step
     for k, v in weights(big).items():
         assert torch.allclose(v, acc.model.state_dict()[k], atol=1e-5), k
 
 
 def test_nan_loss_stops_with_the_step_named():
     class Poison(Callback):
-        def on_batch_start(self, learner):
-            if learner.step == 5:
+        def on_train_batch_start(self, learner):
+            if learner.loop.step == 5:
                 with torch.no_grad():
                     learner.model[1].weight.fill_(float("nan"))
 
@@ -104,25 +104,25 @@ def test_skip_nonfinite_counts_and_continues():
     learner = tiny_learner(skip_nonfinite=True)
     learner.model.append(NaNOnce(at=4))
     learner.fit(2)
-    assert learner.skipped_batches == 1 and learner.history.rows[-1]["skipped_batches"] == 1
+    assert learner.loop.skipped_batches == 1 and learner.history.rows[-1]["skipped_batches"] == 1
     assert all(torch.isfinite(p).all() for p in learner.model.parameters())
-    assert learner.step == 2 * len(learner.data.train) - 1
+    assert learner.loop.step == 2 * len(learner.data.train) - 1
 
 
 def test_mid_epoch_checkpoint_resumes_weights_and_history(tmp_path):
     straight = tiny_learner(dropout=0.2).fit(2)
 
     class Crash(Callback):
-        order = 50  # after the checkpoint callback saved this step
+        run_after = (Checkpoint,)  # the checkpoint callback saved this step first
 
-        def on_batch_end(self, learner):
-            if learner.step == 8:
+        def on_train_batch_end(self, learner):
+            if learner.loop.step == 8:
                 raise RuntimeError("simulated crash")
 
     with pytest.raises(RuntimeError):
         tiny_learner(dropout=0.2, callbacks=[Checkpoint(tmp_path, save_every_steps=4), Crash()]).fit(2)
     resumed = tiny_learner(dropout=0.2).load(tmp_path / "checkpoints" / "last.pt")
-    assert (resumed.epoch, resumed.batch_idx, resumed.step) == (1, 2, 8)
+    assert (resumed.loop.epoch, resumed.loop.batch, resumed.loop.step) == (1, 2, 8)
     resumed.fit(2)
     for k, v in weights(straight).items():
         assert torch.equal(v, resumed.model.state_dict()[k]), k
@@ -137,18 +137,20 @@ def test_sigterm_finishes_the_step_and_saves(tmp_path):
     from trainlab.engine.signals import GracefulStop
 
     class SendTerm(Callback):
-        def on_batch_end(self, learner):
-            if learner.epoch == 1 and learner.batch_idx == 2:
+        def on_train_batch_end(self, learner):
+            if learner.loop.epoch == 1 and learner.loop.batch == 2:
                 os.kill(os.getpid(), signal.SIGTERM)
 
     stopper = GracefulStop()
     learner = tiny_learner(callbacks=[stopper, SendTerm(), Checkpoint(tmp_path)]).fit(3)
-    assert stopper.received == signal.SIGTERM and "resume with --resume" in learner.stop_reason
-    assert (learner.epoch, learner.batch_idx) == (1, 2)
+    # numbered as people count, the same way the resume message numbers it
+    assert stopper.received == signal.SIGTERM and learner.stop_reason == "stopped by SIGTERM (epoch 2, after batch 2 of 6)"
+    assert learner.loop.describe(learner.batches_per_epoch) == "epoch 2, after batch 2 of 6"
+    assert (learner.loop.epoch, learner.loop.batch) == (1, 2)
     from trainlab.engine.checkpoint import load_checkpoint
 
     state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
-    assert (state["epoch"], state["batch_idx"]) == (1, 2)
+    assert (state["loop"]["epoch"], state["loop"]["batch"]) == (1, 2)
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
 
 
@@ -158,28 +160,28 @@ def test_sigterm_finishes_the_step_and_saves(tmp_path):
 def test_train_pass_steps_without_touching_the_epochs_counters_or_per_batch_hooks():
     class Hooks(Callback):
         def __init__(self):
-            self.calls = {"on_batch_start": 0, "on_after_backward": 0, "on_batch_end": 0}
+            self.calls = {"on_train_batch_start": 0, "on_before_optimizer_step": 0, "on_train_batch_end": 0}
 
-        def on_batch_start(self, learner):
-            self.calls["on_batch_start"] += 1
+        def on_train_batch_start(self, learner):
+            self.calls["on_train_batch_start"] += 1
 
-        def on_after_backward(self, learner):
-            self.calls["on_after_backward"] += 1
+        def on_before_optimizer_step(self, learner):
+            self.calls["on_before_optimizer_step"] += 1
 
-        def on_batch_end(self, learner):
-            self.calls["on_batch_end"] += 1
+        def on_train_batch_end(self, learner):
+            self.calls["on_train_batch_end"] += 1
 
     hooks = Hooks()
     learner = tiny_learner(callbacks=[hooks], accumulate=2).fit(1)
     before = dict(hooks.calls)
-    step, seen, metrics = learner.step, learner.samples_seen, learner._metric_state()
+    step, seen, metrics = learner.loop.step, learner.loop.samples, learner._metric_state()
     old = weights(learner)
     subset = learner.data.train.subset(torch.arange(100), train=True)  # 100 samples = 4 batches of 32 (last 4)
     result = learner.train_pass(subset, epoch=5)
     assert result["batches"] == 4 and result["samples"] == 100 and result["steps"] == 2  # accumulate 2
-    assert learner.step == step + 2 and learner.samples_seen == seen + 100 and learner.batch_idx == 0
-    assert hooks.calls["on_after_backward"] == before["on_after_backward"] + 2  # e.g. gradient clipping
-    assert hooks.calls["on_batch_start"] == before["on_batch_start"] and hooks.calls["on_batch_end"] == before["on_batch_end"]
+    assert learner.loop.step == step + 2 and learner.loop.samples == seen + 100 and learner.loop.batch == 0
+    assert hooks.calls["on_before_optimizer_step"] == before["on_before_optimizer_step"] + 2  # e.g. gradient clipping
+    assert hooks.calls["on_train_batch_start"] == before["on_train_batch_start"] and hooks.calls["on_train_batch_end"] == before["on_train_batch_end"]
     assert all(torch.equal(v, learner._metric_state()[k]) for k, v in metrics.items())
     assert any(not torch.equal(v, learner.model.state_dict()[k]) for k, v in old.items())
     assert learner.train_pass(subset, epoch=5, max_steps=1)["batches"] == 2  # 1 step × accumulate 2
@@ -199,7 +201,7 @@ def test_train_pass_lr_scale_restores_every_groups_lr_exactly_even_on_error():
     seen = []
 
     class Capture(Callback):
-        def on_after_backward(self, learner):
+        def on_before_optimizer_step(self, learner):
             seen.append([g["lr"] for g in learner.optimizer.param_groups])
 
     learner.callbacks = type(learner.callbacks)([Capture()])

@@ -3,10 +3,12 @@ import random
 import pytest
 import torch
 
-from trainlab.config import EvolveConfig, MorphStep, load_config, parse_config
-from trainlab.engine.factory import model_from_config
+from trainlab.config import load_config, parse_config
+from trainlab.evolve.config import EvolveConfig
+from trainlab.morph.config import MorphStep
+from trainlab.models import model_from_config
 from trainlab.errors import ConfigError, ModelError
-from trainlab.experiments.transformed import write_transformed_experiment
+from trainlab.morph.experiment import write_transformed_experiment
 from trainlab.evolve.mutation import deepen_candidates, sample_mutation
 from trainlab.models import build_model
 

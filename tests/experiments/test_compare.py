@@ -7,7 +7,7 @@ import pytest
 from trainlab.engine.history import History
 from trainlab.errors import ConfigError
 from trainlab.experiments.compare import SeedRun, compare, pair_tests
-from trainlab.experiments.evaluation import evaluate_checkpoint, read_predictions
+from trainlab.runs import evaluate_checkpoint, read_predictions
 from trainlab.stats import mcnemar_exact, paired_test
 
 

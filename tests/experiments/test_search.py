@@ -11,7 +11,7 @@ import pytest
 from trainlab.config import parse_config
 from trainlab.engine import Callback
 from trainlab.errors import ConfigError
-from trainlab.experiments.running import train_in_folder, write_params
+from trainlab.runs import run_experiment, write_params
 from trainlab.experiments.search import make_sampler, plan_search, run_search
 from trainlab.experiments.storage import StorageSpec
 from trainlab.experiments.trial import PruningReporter
@@ -52,7 +52,7 @@ class StopAfter(Callback):
         self.n = n
 
     def on_epoch_end(self, learner):
-        learner.should_stop = learner.epoch >= self.n
+        learner.should_stop = learner.loop.epoch >= self.n
 
 
 def test_a_trial_left_running_by_a_killed_search_is_resumed_in_its_folder(tmp_path, lab):
@@ -69,7 +69,7 @@ def test_a_trial_left_running_by_a_killed_search_is_resumed_in_its_folder(tmp_pa
     orphan.set_user_attr("folder", folder)
     raw = plan.space.apply(plan.base, values)
     write_params(parent / folder, raw)
-    train_in_folder(parent / folder, parse_config(raw), callbacks=[StopAfter(1)])
+    run_experiment(parent / folder, parse_config(raw), existing="continue", callbacks=[StopAfter(1)])
     first_epoch = json.loads((parent / folder / "history.json").read_text())["rows"][0]
     with pytest.raises(ConfigError, match="started with other settings"):
         run_search(parent, overrides=["train.epochs=1"], plot=False)  # the study belongs to a 2-epoch search
@@ -157,7 +157,7 @@ def test_pruning_reporter_feeds_each_validation_and_stops_the_run():
     reporter = PruningReporter(trial, "valid.accuracy")
     learner = tiny_learner(callbacks=[reporter]).fit(5)
     assert [s for s, _ in trial.reports] == [1, 2] and reporter.pruned_at == 2
-    assert learner.epoch == 2 and "pruned after epoch 2" in learner.stop_reason
+    assert learner.loop.epoch == 2 and "pruned after epoch 2" in learner.stop_reason
     assert trial.reports[1][1] == learner.history[1]["valid.accuracy"]
     with pytest.raises(ConfigError, match="valid.acc"):
         tiny_learner(callbacks=[PruningReporter(FakeTrial(9), "valid.acc")]).fit(1)

@@ -39,7 +39,7 @@ class SpyTask(ClassificationTask):
 
     def loss(self, logits, target):
         if self.learner is not None and self.learner.model.training:
-            self.calls.append((self.phase, self.learner.epoch, target.clone()))
+            self.calls.append((self.phase, self.learner.loop.epoch, target.clone()))
         return super().loss(logits, target)
 
 

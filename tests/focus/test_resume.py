@@ -27,7 +27,7 @@ def soft(cls=SoftFocusLearning):
 def assert_same_run(a, b):
     for k, v in weights(a).items():
         assert torch.equal(v, b.model.state_dict()[k]), k
-    assert a.step == b.step
+    assert a.loop.step == b.loop.step
     for ra, rb in zip(a.history.rows, b.history.rows, strict=True):
         assert ra["valid.loss"] == rb["valid.loss"] and ra["train.loss"] == rb["train.loss"]
         assert {k: ra.get(k) for k in FOCUS_KEYS} == {k: rb.get(k) for k in FOCUS_KEYS}
@@ -38,24 +38,24 @@ def test_a_run_killed_mid_focus_resumes_exactly(tmp_path):
     crashed = focus_learner(soft(CrashingSoft), dropout=0.3, augment="light", callbacks=[Checkpoint(tmp_path)])
     with pytest.raises(RuntimeError, match="killed mid-focus"):
         crashed.fit(4)
-    assert crashed.step > 0 and crashed.epoch == 2  # two focus steps of epoch 3 happened, then death
+    assert crashed.loop.step > 0 and crashed.loop.epoch == 2  # two focus steps of epoch 3 happened, then death
     torch.manual_seed(99)  # whatever happened in between
     resumed = focus_learner(soft(), dropout=0.3, augment="light").load(tmp_path / "checkpoints" / "last.pt")
-    assert resumed.epoch == 2 and resumed.callbacks.callbacks[0].done_epoch == 2
+    assert resumed.loop.epoch == 2 and resumed.callbacks.callbacks[0].done_epoch == 2
     resumed.fit(4)
     assert_same_run(straight, resumed)
 
 
 def test_reversed_order_stopped_after_its_focus_pass_resumes_without_repeating_it(tmp_path):
     class StopMidEpoch(Callback):
-        def on_batch_end(self, learner):
-            if learner.epoch == 1 and learner.batch_idx == 3:
+        def on_train_batch_end(self, learner):
+            if learner.loop.epoch == 1 and learner.loop.batch == 3:
                 learner.should_stop = learner.interrupted = True
 
     strategy = lambda: ReversedFocusLearning(k=2, seed=1)  # noqa: E731
     straight = focus_learner(strategy(), dropout=0.3).fit(3)
     first = focus_learner(strategy(), dropout=0.3, callbacks=[StopMidEpoch(), Checkpoint(tmp_path)]).fit(3)
-    assert (first.epoch, first.batch_idx) == (1, 3)  # saved mid-epoch 2, its focus pass already done
+    assert (first.loop.epoch, first.loop.batch) == (1, 3)  # saved mid-epoch 2, its focus pass already done
     resumed = focus_learner(strategy(), dropout=0.3).load(tmp_path / "checkpoints" / "last.pt")
     spy = spy_on(resumed)
     resumed.fit(3)

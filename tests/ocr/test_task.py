@@ -81,8 +81,8 @@ class StopAt(Callback):
     def __init__(self, steps: int) -> None:
         self.steps = steps
 
-    def on_batch_end(self, learner) -> None:
-        if learner.step >= self.steps:
+    def on_train_batch_end(self, learner) -> None:
+        if learner.loop.step >= self.steps:
             learner.should_stop = True
 
 
@@ -104,7 +104,7 @@ def test_a_hundred_crnn_steps_halve_the_cer_on_small_lines() -> None:
     start = time.perf_counter()
     learner.fit(1000)
     after = learner.history.rows[-1]["valid.cer"]
-    assert learner.step == 100 and time.perf_counter() - start < 40
+    assert learner.loop.step == 100 and time.perf_counter() - start < 40
     assert after < 0.5 * before, (before, after)
     assert {"valid.cer", "valid.wer", "valid.seq_accuracy", "train.cer"} <= set(learner.history.rows[-1])
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 from trainlab.config import parse_config
 from trainlab.errors import DataError
-from trainlab.ocr.task import TASK_DATASETS
+from trainlab.data import TASK_DATASETS
 from trainlab.ocr.text_lines import TextLineOptions, text_line_splits
 
 

@@ -5,7 +5,8 @@ import argparse
 from pathlib import Path
 
 from ..config import load_config
-from .common import add_set, log_to_file
+from ..runs import run_log
+from .common import add_set
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
@@ -22,7 +23,7 @@ def evolve_cmd(args: argparse.Namespace) -> int:
     from ..evolve import evolve
 
     cfg = load_config(args.parent, args.overrides)
-    with log_to_file(args.parent / "evolve.log"):
+    with run_log(args.parent / "evolve.log"):
         pop = evolve(args.parent, cfg, workers=args.workers)
     res = pop.results or {}
     line = (f"ensemble of {len(res.get('ensemble_members', []))} ({res.get('combine')}): test accuracy "

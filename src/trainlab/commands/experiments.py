@@ -128,7 +128,7 @@ def compare_cmd(args: argparse.Namespace) -> int:
 
 def interpret_cmd(args: argparse.Namespace) -> int:
     from ..experiments.interpret import interpret
-    from .train import checkpoint_path
+    from ..runs import checkpoint_path
 
     interp, paths = interpret(args.exp, checkpoint=checkpoint_path(args.exp, args.checkpoint), split=args.split,
                               k=args.top, overrides=args.overrides)

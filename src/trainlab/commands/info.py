@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config import load_config
 from .common import add_set
 
 
@@ -30,14 +29,11 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 
 def summary(args: argparse.Namespace) -> int:
-    from ..data import data_from_config
-    from ..engine.factory import model_from_config
     from ..models import format_summary
     from ..models import summary as layer_table
+    from ..runs import model_for_folder
 
-    cfg = load_config(args.exp, args.overrides)
-    data = data_from_config(cfg.data, seed=cfg.train.seed)
-    model = model_from_config(cfg, num_classes=data.num_classes, input_shape=data.input_shape)
+    _, data, model = model_for_folder(args.exp, args.overrides)
     print(format_summary(layer_table(model, (1, *data.input_shape))))
     return 0
 
@@ -61,12 +57,9 @@ def flops(args: argparse.Namespace) -> int:
         model = build_model(args.arch, num_classes=args.num_classes, in_channels=shape[1],
                             input_size=tuple(shape[2:4]))
     else:
-        from ..data import data_from_config
-        from ..engine.factory import model_from_config
+        from ..runs import model_for_folder
 
-        cfg = load_config(args.exp, [*args.overrides, "model.pretrained=null"])
-        data = data_from_config(cfg.data, seed=cfg.train.seed)
-        model = model_from_config(cfg, num_classes=data.num_classes, input_shape=data.input_shape)
+        _, data, model = model_for_folder(args.exp, [*args.overrides, "model.pretrained=null"])
         shape = (1, *data.input_shape)
     profile = count(model, torch.zeros(shape), backward=args.backward)
     print(profile.to_json() if args.json else profile.table(by_module=args.by_module))

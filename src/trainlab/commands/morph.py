@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config import MorphStep, parse_config
-from ..engine import Learner
-from ..engine.checkpoint import load_checkpoint
-from ..experiments.transformed import write_transformed_experiment
+from ..config import parse_config, validate_section
 from ..errors import ConfigError
-from .train import checkpoint_path
+from ..morph.config import MorphStep
+from ..morph.experiment import write_transformed_experiment
+from ..runs import checkpoint_path, learner_for_checkpoint
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
@@ -44,11 +43,20 @@ def _init_value(text: str) -> str | float:
 def morph_cmd(args: argparse.Namespace) -> int:
     from .. import morph
 
+    if not args.list:  # check the request before loading anything
+        if args.out is None:
+            raise ConfigError("--out NEW_EXP is required (the folder for the transformed experiment).")
+        if any((args.out / n).exists() for n in ("params.json", "params.yaml")):
+            raise ConfigError(f"{args.out} already holds a params file; choose a new --out folder.")
+        if args.deepen:
+            fields = dict(op="deepen", where=args.deepen, method=args.method, init=_init_value(args.init))
+        else:
+            fields = dict(op="widen", factor=args.widen, extra=args.widen_extra, where=args.where,
+                          method=args.method, init=_init_value(args.init), noise=args.noise)
+        step = validate_section(MorphStep, fields, source="trainlab morph")
     path = checkpoint_path(args.exp, args.checkpoint)
-    state = load_checkpoint(path)
+    learner, state = learner_for_checkpoint(path)
     cfg = parse_config(state["config"], ["model.pretrained=null"], source=str(path))
-    learner = Learner.from_config(cfg, None, default_callbacks_on=False)
-    learner.load_state_dict(state, weights_only=True)
     old = learner.model.eval()
     x = next(learner.data.valid.batches(0))[0][:16]
     if args.list:
@@ -56,15 +64,6 @@ def morph_cmd(args: argparse.Namespace) -> int:
             status = "widenable" if v.widenable else f"not widenable: {v.reason}"
             print(f"{v.name:28s} {v.channels:5d} channels  producers {', '.join(v.producers)}  ({status})")
         return 0
-    if args.out is None:
-        raise ConfigError("--out NEW_EXP is required (the folder for the transformed experiment).")
-    if any((args.out / n).exists() for n in ("params.json", "params.yaml")):
-        raise ConfigError(f"{args.out} already holds a params file; choose a new --out folder.")
-    if args.deepen:
-        step = MorphStep(op="deepen", where=args.deepen, method=args.method, init=_init_value(args.init))
-    else:
-        step = MorphStep(op="widen", factor=args.widen, extra=args.widen_extra, where=args.where,
-                         method=args.method, init=_init_value(args.init), noise=args.noise)
     before = learner.evaluate("valid")
     birth = write_transformed_experiment(cfg, old, [step], args.out, input_shape=learner.data.input_shape,
                                          check_input=x, lr_rule=args.lr_rule, source=str(path))

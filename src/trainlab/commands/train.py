@@ -2,27 +2,14 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from ..config import config_to_dict, diff_configs, load_config
-from ..engine import Learner
-from ..engine.signals import GracefulStop
-from ..engine.checkpoint import load_checkpoint
-from ..engine.distributed import shutdown_distributed
+from ..config import load_config
 from ..errors import ConfigError
-from .common import add_set, format_metrics, log_to_file, write_resolved
-
-log = logging.getLogger("trainlab")
-RUN_OUTPUTS = ("checkpoints", "tensorboard", "history.json", "history.csv", "metrics_val_best.json",
-               "metrics_val_last.json", "metrics_test.json", "metrics_valid.json", "training_history.png",
-               "train.log", "params.resolved.json", "predictions_test.npz", "predictions_valid.npz",
-               "focus_history.png")
+from .common import add_set, format_metrics
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
@@ -30,14 +17,16 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("exp", type=Path, help="experiment folder with params.json or params.yaml")
     add_set(p)
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--resume", action="store_true", help="continue from EXP/checkpoints/last.pt")
+    mode.add_argument("--resume", action="store_true",
+                      help="continue from EXP/checkpoints/last.pt (a new run when there is none yet)")
     mode.add_argument("--restart", action="store_true",
                       help="start over; the previous run's files are moved to EXP/archive/<time>/")
     p.add_argument("--force", action="store_true", help="with --resume: accept params that changed")
     p.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="train with N processes (DistributedDataParallel via torchrun; gloo on CPU, nccl on CUDA)")
     p.add_argument("--overfit-batches", type=int, default=0, metavar="N",
-                   help="train and validate on the same N batches (a debugging aid: expect ~100%% accuracy)")
+                   help="train and validate on the same N batches without augmentation; fails unless the model "
+                        "reaches 99%% accuracy there (a debugging aid)")
     p.set_defaults(func=train)
 
     e = verbs.add_parser("evaluate", help="evaluate a checkpoint on a split",
@@ -47,18 +36,6 @@ def register(verbs: argparse._SubParsersAction) -> None:
     e.add_argument("--split", default="test", choices=["test", "valid", "train"])
     add_set(e)
     e.set_defaults(func=evaluate)
-
-
-def archive_previous_run(exp: Path) -> Path | None:
-    """Move a previous run's outputs into EXP/archive/<time>/ (never deletes)."""
-    present = [exp / name for name in RUN_OUTPUTS if (exp / name).exists()]
-    if not present:
-        return None
-    dest = exp / "archive" / time.strftime("%Y%m%d-%H%M%S")
-    dest.mkdir(parents=True, exist_ok=False)
-    for path in present:
-        shutil.move(str(path), dest / path.name)
-    return dest
 
 
 def launch_torchrun(args: argparse.Namespace, argv: list[str]) -> int:
@@ -79,75 +56,32 @@ def launch_torchrun(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def train(args: argparse.Namespace) -> int:
+    from ..runs import run_experiment
+
     if args.nproc != 1 and "WORLD_SIZE" not in os.environ:
         return launch_torchrun(args, sys.argv[1:])
-    exp: Path = args.exp
-    cfg = load_config(exp, args.overrides)
-    main_process = int(os.environ.get("RANK", "0")) == 0
-    last = exp / "checkpoints" / "last.pt"
-    state = None
-    if args.resume:
-        state = load_checkpoint(last)
-        changed = diff_configs(state["config"], config_to_dict(cfg))
-        if changed and not args.force:
-            raise ConfigError(f"params changed since {last}: {', '.join(changed)}. Restore them, or pass --force "
-                              "to resume with the new values.")
-    elif main_process and (last.exists() or (exp / "history.json").exists()):
-        if not args.restart:
-            raise ConfigError(f"{exp} already holds a run; pass --resume to continue it or --restart to start over "
-                              "(the old files are moved to EXP/archive/).")
-        moved = archive_previous_run(exp)
-        log.info("previous run moved to %s", moved)
-    if not main_process:  # other ranks write nothing
-        return _train(args, cfg, state, main_process=False)
-    with log_to_file(exp / "train.log"):
-        return _train(args, cfg, state)
-
-
-def _train(args: argparse.Namespace, cfg, state: dict | None, main_process: bool = True) -> int:
-    exp: Path = args.exp
-    stopper = GracefulStop()
-    learner = Learner.from_config(cfg, exp, overfit_batches=args.overfit_batches, callbacks=[stopper])
-    if main_process:
-        write_resolved(exp, cfg, augmentation=learner.data.augmentation,
-                       extra={"resumed": bool(args.resume), "overfit_batches": args.overfit_batches,
-                              "world_size": int(os.environ.get("WORLD_SIZE", "1"))})
-    if state is not None:
-        learner.load_state_dict(state)
-        log.info("resuming %s at epoch %d, batch %d", exp, learner.epoch, learner.batch_idx)
-    n_params = sum(p.numel() for p in learner.model.parameters())
-    log.info("training %s: %s (%s params) on %s, %d train / %d valid samples, device %s", exp, cfg.model.name,
-             f"{n_params:,}", cfg.data.name, learner.data.train.num_samples, learner.data.valid.num_samples,
-             learner.device)
-    finished = False
-    try:
-        learner.fit(cfg.train.epochs)
-        finished = True
-    finally:
-        shutdown_distributed(wait=finished)
-    if not main_process:
+    cfg = load_config(args.exp, args.overrides)
+    existing = "resume" if args.resume else "restart" if args.restart else "refuse"
+    outcome = run_experiment(args.exp, cfg, existing=existing, force=args.force,
+                             overfit_batches=args.overfit_batches)
+    if int(os.environ.get("RANK", "0")) != 0:
         return 0
-    if stopper.received is not None:
-        print(f"{learner.stop_reason}: trainlab train {exp} --resume", file=sys.stderr)
-        return 128 + stopper.received
+    learner = outcome.learner
+    if outcome.interrupted:
+        print(f"trainlab: {learner.stop_reason}; continue with: trainlab train {args.exp} --resume", file=sys.stderr)
+        return 128 + outcome.signal
     if len(learner.history):
-        best = learner.history.best(cfg.train.monitor, cfg.train.mode)
-        print(f"done: {learner.epoch} epochs; best {cfg.train.monitor} {best[cfg.train.monitor]:.4f} at epoch "
-              f"{best['epoch']} (valid accuracy {best.get('valid.accuracy', float('nan')):.4f}); files in {exp}")
+        monitor = cfg.train.monitor
+        best = learner.history.best(monitor, cfg.train.mode)
+        print(f"done: {learner.loop.epoch} epochs; best {monitor} {best[monitor]:.4f} at epoch {best['epoch']} "
+              f"(valid accuracy {best.get('valid.accuracy', float('nan')):.4f}); files in {args.exp}")
     return 0
 
 
-def checkpoint_path(exp: Path, which: str) -> Path:
-    if which in ("best", "last"):
-        return exp / "checkpoints" / f"{which}.pt"
-    return Path(which)
-
-
 def evaluate(args: argparse.Namespace) -> int:
-    from ..experiments.evaluation import evaluate_checkpoint  # also writes predictions_<split>.npz
+    from ..runs import checkpoint_path, evaluate_checkpoint  # also writes predictions_<split>.npz
 
-    exp: Path = args.exp
-    result = evaluate_checkpoint(checkpoint_path(exp, args.checkpoint), exp, split=args.split,
+    result = evaluate_checkpoint(checkpoint_path(args.exp, args.checkpoint), args.exp, split=args.split,
                                  overrides=args.overrides)
     print(format_metrics(args.split, result.metrics, result.class_names))
     print(f"wrote {result.metrics_path} and {result.predictions_path.name}")

@@ -13,7 +13,6 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError, DataError, ModelError
 from .common import add_set
-from .train import checkpoint_path
 
 WHAT = ("feature-maps", "filters", "histograms", "top-patches", "receptive-field", "maximize", "saliency",
         "integrated-gradients", "gradcam", "occlusion", "augment", "compare-filters")
@@ -82,15 +81,13 @@ class Context:
 
 def _load(args: argparse.Namespace):
     from ..config import parse_config
-    from ..engine import Learner
-    from ..engine.checkpoint import load_checkpoint
+    from ..runs import checkpoint_path, learner_for_checkpoint
 
-    path = checkpoint_path(args.exp, args.checkpoint)
-    state = load_checkpoint(path)
-    cfg = parse_config(state["config"], [*args.overrides, "model.pretrained=null"], source=str(path))
-    learner = Learner.from_config(cfg, None, default_callbacks_on=False)
+    learner, state = learner_for_checkpoint(checkpoint_path(args.exp, args.checkpoint), args.overrides,
+                                            load_weights=False)
     init_model = copy.deepcopy(learner.model).eval()  # as the config initializes it (seeded)
     learner.load_state_dict(state, weights_only=True)
+    cfg = parse_config(learner.config, source=str(args.exp))
     return cfg, learner.model.eval(), init_model, learner.data
 
 
@@ -294,16 +291,10 @@ def compare_filters_pic(ctx: Context) -> None:
     if ctx.args.against == "init":
         other, label = ctx.init_model, "its initialization"
     else:
-        from ..config import parse_config
-        from ..engine.checkpoint import load_checkpoint
-        from ..engine.factory import model_from_config
+        from ..runs import checkpoint_path, learner_for_checkpoint
 
         path = checkpoint_path(ctx.args.exp, ctx.args.against)
-        state = load_checkpoint(path)
-        other_cfg = parse_config(state["config"], ["model.pretrained=null"], source=str(path))
-        other = model_from_config(other_cfg, num_classes=ctx.data.num_classes, input_shape=ctx.data.input_shape)
-        other.load_state_dict(state["model"])
-        label = str(path)
+        other, label = learner_for_checkpoint(path)[0].model.eval(), str(path)
     cmp = compare_filters(other, ctx.model, layer)
     path = plot_filter_comparison(cmp, ctx.png("compare-filters", layer))
     ctx.add(path, f"Filters of {layer}: {label} (top) versus the trained model (bottom); median change "

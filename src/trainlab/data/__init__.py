@@ -15,11 +15,11 @@ import torch
 
 from ..errors import DataError
 from .augment import BatchPipeline, channel_stats
-from .datasets import DATASETS, ArraySplit, FileSplit, RawData, Split, take
+from .datasets import DATASETS, TASK_DATASETS, ArraySplit, FileSplit, RawData, Split, take
 from .loaders import BatchLoader, StreamLoader, TensorLoader
 from .splits import stratified_split
 
-__all__ = ["DATASETS", "DataBundle", "BatchLoader", "TensorLoader", "StreamLoader", "BatchPipeline",
+__all__ = ["DATASETS", "TASK_DATASETS", "DataBundle", "BatchLoader", "TensorLoader", "StreamLoader", "BatchPipeline",
            "data_from_config", "stratified_split"]
 
 

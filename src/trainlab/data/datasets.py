@@ -42,6 +42,9 @@ class RawData:
 
 
 DATASETS: Registry = Registry("dataset")
+# Datasets that bring their own Task (text lines, detection scenes): data.name -> builder(cfg, *, seed, device,
+# rank, world_size) returning (DataBundle, model -> Task). Features register them (trainlab.ocr: digit-strings).
+TASK_DATASETS: Registry = Registry("dataset", features=True)
 
 
 def take(split: Split, idx: Tensor) -> Split:

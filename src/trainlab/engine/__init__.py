@@ -2,7 +2,6 @@
 from .callback import Callback, CallbackList
 from .checkpointing import Checkpoint
 from .early_stopping import EarlyStopping
-from .flops import FlopsCounter
 from .history import History
 from .learner import Learner
 from .metrics import ClassificationMetrics
@@ -10,6 +9,6 @@ from .reporting import HistoryWriter, LossWatch, PlotHistory, Progress, TensorBo
 from .schedule import GradClip, LRSchedule
 from .task import ClassificationTask, Task
 
-__all__ = ["Callback", "CallbackList", "Checkpoint", "ClassificationMetrics", "ClassificationTask", "EarlyStopping", "FlopsCounter",
+__all__ = ["Callback", "CallbackList", "Checkpoint", "ClassificationMetrics", "ClassificationTask", "EarlyStopping",
            "GradClip", "History", "HistoryWriter", "LRSchedule", "Learner", "LossWatch", "PlotHistory", "Progress",
            "Task", "TensorBoard"]

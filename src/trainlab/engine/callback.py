@@ -3,33 +3,59 @@
 A callback changes the run only through the Learner's public state (``learner.should_stop = True``,
 ``learner.optimizer``...). :class:`CallbackList` calls only the hooks a callback overrides, so unused
 per-batch hooks cost nothing.
+
+When one callback must see another's work, it says so: ``run_after = (LRSchedule,)`` (fastai's declared
+order); :class:`CallbackList` sorts topologically and otherwise keeps the order it was given.
+
+Example:
+    >>> class CountSteps(Callback):
+    ...     def __init__(self): self.steps = 0
+    ...     def on_train_batch_end(self, learner):
+    ...         self.steps += learner.did_step
+    >>> [type(cb).__name__ for cb in CallbackList([CountSteps()])]
+    ['CountSteps']
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..errors import TrainlabError
+from ..registry import close_matches
+
 if TYPE_CHECKING:
     from .learner import Learner
 
-EVENTS = ("on_fit_start", "on_epoch_start", "on_batch_start", "on_after_backward", "on_batch_end",
-          "on_validation_end", "on_epoch_end", "on_fit_end")
+# In the order they fire during fit (on_setup fires once, when the Learner is created).
+EVENTS = ("on_setup", "on_fit_start", "on_epoch_start", "on_train_batch_start", "on_before_optimizer_step",
+          "on_train_batch_end", "on_validation_end", "on_epoch_end", "on_epoch_recorded", "on_fit_end",
+          "on_exception")
 
 
 class Callback:
-    """Base class. ``order`` sorts callbacks (lower runs first); ``state_dict`` goes into checkpoints."""
+    """Base class: override the hooks you need. ``state_dict`` goes into checkpoints under :attr:`key`."""
 
-    order: int = 0
+    run_after: tuple[type[Callback], ...] = ()  # callbacks of these types run this one's hooks first
+    run_before: tuple[type[Callback], ...] = ()
 
+    def on_setup(self, learner: Learner) -> None:
+        """The Learner was just created: check settings against its model, data and task (fail early)."""
     def on_fit_start(self, learner: Learner) -> None: ...
     def on_epoch_start(self, learner: Learner) -> None: ...
-    def on_batch_start(self, learner: Learner) -> None: ...
-    def on_after_backward(self, learner: Learner) -> None:
-        """Gradients are ready (unscaled under AMP) and the optimizer is about to step."""
-    def on_batch_end(self, learner: Learner) -> None: ...
+    def on_train_batch_start(self, learner: Learner) -> None: ...
+    def on_before_optimizer_step(self, learner: Learner) -> None:
+        """Gradients are complete and unscaled (under AMP); the optimizer steps right after (e.g. clip here)."""
+    def on_train_batch_end(self, learner: Learner) -> None:
+        """A training batch is done; ``learner.did_step`` says whether the optimizer stepped on it."""
     def on_validation_end(self, learner: Learner) -> None:
         """``learner.logs`` now holds this epoch's validation metrics."""
-    def on_epoch_end(self, learner: Learner) -> None: ...
-    def on_fit_end(self, learner: Learner) -> None: ...
+    def on_epoch_end(self, learner: Learner) -> None:
+        """The epoch is trained and validated; entries added to ``learner.logs`` now go into its history row."""
+    def on_epoch_recorded(self, learner: Learner) -> None:
+        """The epoch's row is in ``learner.history``; write it out (files, checkpoints, progress)."""
+    def on_fit_end(self, learner: Learner) -> None:
+        """``fit`` returns normally (finished, stopped early, or stopped by a signal)."""
+    def on_exception(self, learner: Learner, error: BaseException) -> None:
+        """``fit`` is failing with ``error`` (re-raised afterwards); release what on_fit_end would."""
 
     def state_dict(self) -> dict[str, Any]:
         return {}
@@ -43,18 +69,49 @@ class Callback:
         return type(self).__name__
 
 
+def _declared_order(callbacks: list[Callback]) -> list[Callback]:
+    """``callbacks`` sorted so every ``run_after``/``run_before`` holds; otherwise in the given order."""
+    after: dict[int, set[int]] = {i: set() for i in range(len(callbacks))}  # i runs after each of after[i]
+    for i, cb in enumerate(callbacks):
+        for j, other in enumerate(callbacks):
+            if i != j and isinstance(other, cb.run_after):
+                after[i].add(j)
+            if i != j and isinstance(other, cb.run_before):
+                after[j].add(i)
+    ordered: list[int] = []
+    while len(ordered) < len(callbacks):
+        ready = [i for i in after if i not in ordered and after[i] <= set(ordered)]
+        if not ready:
+            stuck = ", ".join(type(callbacks[i]).__name__ for i in after if i not in ordered)
+            raise TrainlabError(f"callbacks {stuck} have contradictory run_after/run_before declarations.")
+        ordered.append(ready[0])
+    return [callbacks[i] for i in ordered]
+
+
+def _check_hook_names(cb: Callback) -> None:
+    """A misspelled or renamed hook would silently never run: refuse it."""
+    for name in dir(type(cb)):
+        if name.startswith("on_") and name not in EVENTS and callable(getattr(type(cb), name)):
+            raise TrainlabError(f"{type(cb).__name__}.{name} is not a callback hook.{close_matches(name, list(EVENTS))}"
+                                f" Hooks: {', '.join(EVENTS)}.")
+
+
 class CallbackList:
+    """The callbacks of a Learner in their declared order; ``cbs("on_epoch_end", learner)`` runs a hook."""
+
     def __init__(self, callbacks: list[Callback]) -> None:
-        self.callbacks = sorted(callbacks, key=lambda c: c.order)
+        for cb in callbacks:
+            _check_hook_names(cb)
+        self.callbacks = _declared_order(list(callbacks))
         self._hooks = {
             event: [getattr(cb, event) for cb in self.callbacks
                     if getattr(type(cb), event) is not getattr(Callback, event)]
             for event in EVENTS
         }
 
-    def __call__(self, event: str, learner: Learner) -> None:
+    def __call__(self, event: str, learner: Learner, *args: Any) -> None:
         for hook in self._hooks[event]:
-            hook(learner)
+            hook(learner, *args)
 
     def __iter__(self):
         return iter(self.callbacks)

@@ -7,7 +7,8 @@ from typing import Any
 
 from .callback import Callback
 from .checkpoint import atomic_write_text
-from .monitor import improved, monitored
+from .monitor import check_monitor, improved, monitored
+from .schedule import LRSchedule
 
 
 def _summary(logs: dict[str, Any]) -> dict[str, Any]:
@@ -15,7 +16,12 @@ def _summary(logs: dict[str, Any]) -> dict[str, Any]:
 
 
 class Checkpoint(Callback):
-    order = 20  # after early stopping and schedules, so their updated state is saved
+    """Atomic best.pt / last.pt (and ``save_every_steps`` mid-epoch last.pt) plus metrics_val_{best,last}.json.
+
+    A step checkpoint is never written from weights a NaN already reached (one host sync per save).
+    """
+
+    run_after = (LRSchedule,)  # a step checkpoint holds the schedule after this step's update
 
     def __init__(self, exp_dir: Path, *, monitor: str = "valid.loss", mode: str = "min", save_every: int = 1,
                  save_every_steps: int | None = None) -> None:
@@ -27,18 +33,21 @@ class Checkpoint(Callback):
     def folder(self) -> Path:
         return self.exp_dir / "checkpoints"
 
-    def on_batch_end(self, learner) -> None:
-        if (self.save_every_steps and learner.did_step and learner.step % self.save_every_steps == 0
-                and learner.batch_idx < learner.batches_per_epoch):  # the epoch's end saves on its own
-            learner.check_finite()  # never save weights a NaN already reached
-            learner.save(self.folder / "last.pt")
+    def on_setup(self, learner) -> None:
+        check_monitor(learner, self.monitor, "train.monitor")
 
-    def on_fit_end(self, learner) -> None:
-        if learner.interrupted and learner.batch_idx and not learner.failed:  # stopped mid-epoch (a signal)
+    def on_train_batch_end(self, learner) -> None:
+        if (self.save_every_steps and learner.did_step and learner.loop.step % self.save_every_steps == 0
+                and learner.loop.batch < learner.batches_per_epoch):  # the epoch's end saves on its own
             learner.check_finite()
             learner.save(self.folder / "last.pt")
 
-    def on_epoch_end(self, learner) -> None:
+    def on_fit_end(self, learner) -> None:
+        if learner.interrupted and learner.loop.batch:  # stopped mid-epoch by a signal: resume from here
+            learner.check_finite()
+            learner.save(self.folder / "last.pt")
+
+    def on_epoch_recorded(self, learner) -> None:
         targets = []  # the state is serialized once for best.pt and last.pt alike
         value = monitored(learner.logs, self.monitor)
         is_best = value is not None and improved(value, self.best, self.mode)
@@ -47,7 +56,7 @@ class Checkpoint(Callback):
         if is_best:
             self.best = value
             targets.append(self.folder / "best.pt")
-        if learner.epoch % self.save_every == 0 or learner.epoch >= learner.epochs or learner.should_stop:
+        if learner.loop.epoch % self.save_every == 0 or learner.loop.epoch >= learner.epochs or learner.should_stop:
             targets.append(self.folder / "last.pt")
         if targets:
             learner.save(*targets)

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from .callback import Callback
-from .monitor import improved, monitored
+from .monitor import check_monitor, improved, monitored
 
 log = logging.getLogger(__name__)
 
@@ -17,8 +17,6 @@ class EarlyStopping(Callback):
     With ``restore_best`` the model gets the best epoch's weights back when fit ends.
     """
 
-    order = 10
-
     def __init__(self, *, monitor: str = "valid.loss", mode: str = "min", patience: int = 5,
                  min_delta: float = 0.0, restore_best: bool = True) -> None:
         self.monitor, self.mode, self.patience, self.min_delta = monitor, mode, patience, min_delta
@@ -28,8 +26,11 @@ class EarlyStopping(Callback):
         self.wait = 0
         self.best_weights: dict | None = None
 
+    def on_setup(self, learner) -> None:
+        check_monitor(learner, self.monitor, "train.early_stopping.monitor")
+
     def on_fit_start(self, learner) -> None:
-        if learner.epoch == 0:  # a fresh run; a resumed one keeps its loaded state
+        if learner.loop.epoch == 0:  # a fresh run; a resumed one keeps its loaded state
             self.best, self.best_epoch, self.wait, self.best_weights = None, 0, 0, None
 
     def on_epoch_end(self, learner) -> None:
@@ -37,7 +38,7 @@ class EarlyStopping(Callback):
         if value is None:
             return
         if improved(value, self.best, self.mode, self.min_delta):
-            self.best, self.best_epoch, self.wait = value, learner.epoch, 0
+            self.best, self.best_epoch, self.wait = value, learner.loop.epoch, 0
             if self.restore_best:
                 self.best_weights = copy.deepcopy({k: v.detach() for k, v in learner.model.state_dict().items()})
         else:
@@ -48,7 +49,9 @@ class EarlyStopping(Callback):
                                        f"epochs (best {self.best:.4g} at epoch {self.best_epoch})")
 
     def on_fit_end(self, learner) -> None:
-        if self.restore_best and self.best_weights is not None and self.best_epoch != learner.epoch:
+        if learner.interrupted:  # stopped by a signal, to be resumed: the model must stay where the run is
+            return
+        if self.restore_best and self.best_weights is not None and self.best_epoch != learner.loop.epoch:
             learner.model.load_state_dict(self.best_weights)
             log.info("restored the weights of epoch %d (%s %.4g)", self.best_epoch, self.monitor, self.best)
 

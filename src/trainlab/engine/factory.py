@@ -1,29 +1,37 @@
-"""Config → Learner: the one adapter that turns a validated Config into library calls."""
+"""Config → Learner: the one adapter that turns a validated Config into library calls.
+
+Features plug their callbacks in through :data:`CALLBACKS`: a factory ``(cfg, exp_dir) -> list[Callback]``
+registered under the feature's name, asked for its callbacks every time a Learner is built from a config.
+"""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..config import Config, config_to_dict
-from ..data import DATASETS, data_from_config
-from ..errors import ConfigError, ModelError, UnknownNameError
-from ..registry import close_matches
+from ..data import DATASETS, TASK_DATASETS, data_from_config
+from ..errors import ConfigError, UnknownNameError
+from ..models import model_from_config, param_groups
+from ..registry import Registry, close_matches
 from .callback import Callback
 from .checkpoint import seed_everything
 from .checkpointing import Checkpoint
 from .distributed import init_distributed
 from .early_stopping import EarlyStopping
-from .flops import FlopsCounter
 from .learner import Learner
 from .optim import build_optimizer, build_schedule
 from .reporting import HistoryWriter, LossWatch, PlotHistory, Progress, TensorBoard
 from .schedule import GradClip, LRSchedule
-from .task import TASK_DATASETS, ClassificationTask
+from .task import ClassificationTask
 
 log = logging.getLogger(__name__)
+
+CallbackFactory = Callable[[Config, Path | None], list[Callback]]
+CALLBACKS: Registry[CallbackFactory] = Registry("callback factory", features=True)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -35,54 +43,10 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def apply_morph_steps(model: torch.nn.Module, steps, input_shape: tuple[int, ...]) -> torch.nn.Module:
-    """Re-apply ``model.morph`` transforms; the shapes are deterministic, the new values get overwritten
-    by the weights loaded afterwards."""
-    from .. import morph
-
-    example = torch.zeros(2, *input_shape)
-    for step in steps:
-        common = dict(method=step.method, init=step.init)
-        if step.op == "widen":
-            model = morph.widen(model, example, factor=step.factor, extra=step.extra, where=step.where,
-                                noise=step.noise, **common)
-        else:
-            model = morph.deepen(model, example, where=step.where or [], **common)
-    return model
-
-
-def model_from_config(cfg: Config, *, num_classes: int, input_shape: tuple[int, ...],
-                      base_dir: Path | None = None) -> torch.nn.Module:
-    """Build (and optionally transform, load, freeze) the model described by ``cfg.model``.
-
-    A relative ``model.pretrained`` path is looked up in ``base_dir`` (the experiment folder) first.
-    """
-    from ..models import build_model, freeze, load_pretrained
-
-    m = cfg.model
-    if m.num_classes is not None and m.num_classes != num_classes:
-        raise ModelError(f"class count mismatch: model.num_classes is {m.num_classes} but the data has {num_classes} classes; "
-                         "remove model.num_classes or fix the data.")
-    model = build_model(m.name, num_classes=num_classes, in_channels=input_shape[0],
-                        input_size=tuple(input_shape[1:]), dropout=m.dropout, small_stem=m.small_stem, **m.args)
-    if m.morph:
-        model = apply_morph_steps(model, m.morph, input_shape)
-    if m.pretrained:
-        path = Path(m.pretrained)
-        if base_dir is not None and not path.is_absolute() and (Path(base_dir) / path).exists():
-            path = Path(base_dir) / path
-        skipped = load_pretrained(model, path)
-        if skipped:
-            log.info("pretrained weights loaded; head re-initialised: %s", ", ".join(skipped))
-    freeze(model, m.freeze)
-    return model
-
-
 def default_callbacks(cfg: Config, exp_dir: Path | None, scheduler=None, interval: str | None = None) -> list[Callback]:
+    """The engine's callbacks a config asks for, then every feature's (see :data:`CALLBACKS`)."""
     t = cfg.train
     cbs: list[Callback] = [Progress(cfg.logging.progress, t.log_every), LossWatch()]
-    if t.count_flops or t.flops_budget:
-        cbs.append(FlopsCounter(t.flops_budget))
     if scheduler is not None:
         cbs.append(LRSchedule(scheduler, interval, monitor=cfg.schedule.monitor))
     if t.grad_clip:
@@ -91,11 +55,6 @@ def default_callbacks(cfg: Config, exp_dir: Path | None, scheduler=None, interva
         es = t.early_stopping
         cbs.append(EarlyStopping(monitor=es.monitor, mode=es.mode, patience=es.patience,
                                  min_delta=es.min_delta, restore_best=es.restore_best))
-    if cfg.focus is not None:  # Adaptive Focus Learning: an extra pass on the worst classes (trainlab.focus)
-        from ..focus import focus_from_config
-
-        plot = Path(exp_dir) / "focus_history.png" if exp_dir is not None and cfg.logging.plot else None
-        cbs.append(focus_from_config(cfg.focus, seed=t.seed, plot_path=plot))
     if exp_dir is not None:
         cbs += [Checkpoint(exp_dir, monitor=t.monitor, mode=t.mode, save_every=t.save_every,
                            save_every_steps=t.save_every_steps), HistoryWriter(exp_dir)]
@@ -103,14 +62,31 @@ def default_callbacks(cfg: Config, exp_dir: Path | None, scheduler=None, interva
             cbs.append(TensorBoard(Path(exp_dir) / "tensorboard", t.log_every))
         if cfg.logging.plot:
             cbs.append(PlotHistory(exp_dir))
+    for name in CALLBACKS:
+        cbs += CALLBACKS.get(name)(cfg, exp_dir)
     return cbs
+
+
+def data_and_task(cfg: Config, *, device: torch.device, rank: int = 0, world_size: int = 1):
+    """The :class:`DataBundle` of ``cfg.data`` and a function model → Task (classification unless the dataset
+    brings its own, see :data:`trainlab.data.TASK_DATASETS`)."""
+    name, seed = cfg.data.name, cfg.train.seed
+    if name in TASK_DATASETS:
+        return TASK_DATASETS.get(name)(cfg, seed=seed, device=device, rank=rank, world_size=world_size)
+    if name not in DATASETS:
+        names = sorted({*DATASETS.list(), *TASK_DATASETS.list()})
+        raise UnknownNameError(f"unknown dataset {name!r}.{close_matches(name, names)} Available: {', '.join(names)}.")
+    data = data_from_config(cfg.data, seed=seed, device=device, rank=rank, world_size=world_size)
+    return data, lambda model: ClassificationTask(data.num_classes, cfg.train.label_smoothing)
 
 
 def learner_from_config(cfg: Config, exp_dir: Path | None = None, *, callbacks: list[Callback] = (),
                         overfit_batches: int = 0, default_callbacks_on: bool = True, **_: Any) -> Learner:
-    """Seed, build data, model, optimizer, schedule and callbacks; return a ready :class:`Learner`."""
-    from ..models import param_groups
+    """Seed, build data, model, optimizer, schedule and callbacks; return a ready :class:`Learner`.
 
+    A relative ``model.pretrained`` is looked up in ``exp_dir``. Every setting is checked here, before
+    anything trains (monitored metric names included, by the callbacks' ``on_setup``).
+    """
     t = cfg.train
     if t.num_threads:
         torch.set_num_threads(t.num_threads)
@@ -120,35 +96,23 @@ def learner_from_config(cfg: Config, exp_dir: Path | None = None, *, callbacks: 
     dist = init_distributed(device)
     if dist.enabled and device.type == "cuda":
         device = torch.device("cuda", dist.local_rank)
-    if not dist.is_main:
-        exp_dir = None  # only rank 0 writes files and shows progress
     seed_everything(t.seed)
-    if cfg.data.name not in DATASETS and cfg.data.name not in TASK_DATASETS:
-        names = sorted({*DATASETS.list(), *TASK_DATASETS.list()})
-        raise UnknownNameError(f"unknown dataset {cfg.data.name!r}.{close_matches(cfg.data.name, names)} "
-                               f"Available: {', '.join(names)}.")
-    if cfg.data.name in TASK_DATASETS:
-        data, make_task = TASK_DATASETS.get(cfg.data.name)(cfg, seed=t.seed, device=device, rank=dist.rank,
-                                                            world_size=dist.world_size)
-    else:
-        data = data_from_config(cfg.data, seed=t.seed, device=device, rank=dist.rank, world_size=dist.world_size)
-        make_task = lambda model: ClassificationTask(data.num_classes, t.label_smoothing)  # noqa: E731
+    data, make_task = data_and_task(cfg, device=device, rank=dist.rank, world_size=dist.world_size)
     if overfit_batches:  # train and validate on the same few fixed batches: a model should reach ~100%
         n = min(len(data.train.targets), overfit_batches * cfg.data.batch_size)
         data.train = data.train.subset(torch.arange(n), train=False)
         data.valid = data.train
     seed_everything(t.seed)  # the model's init does not depend on how much randomness the data used
     model = model_from_config(cfg, num_classes=data.num_classes, input_shape=data.input_shape, base_dir=exp_dir)
-    groups = param_groups(model, cfg.optim.lrs, cfg.model.groups)
-    optimizer = build_optimizer(cfg.optim, groups)
+    optimizer = build_optimizer(cfg.optim, param_groups(model, cfg.optim.lrs, cfg.model.groups))
     scheduler, interval = build_schedule(cfg.schedule, optimizer, epochs=t.epochs,
                                          steps_per_epoch=-(-len(data.train) // t.accumulate))
-    cbs = default_callbacks(cfg, exp_dir, scheduler, interval) if default_callbacks_on else []
+    files_dir = exp_dir if dist.is_main else None  # only rank 0 writes files and shows progress
+    cbs = default_callbacks(cfg, files_dir, scheduler, interval) if default_callbacks_on else []
     if not dist.is_main:
         cbs = [cb for cb in cbs if not isinstance(cb, Progress)]
-    return Learner(model, data, optimizer=optimizer, task=make_task(model),
-                   callbacks=[*cbs, *callbacks], device=device, precision=t.precision, accumulate=t.accumulate,
-                   eval_every=t.eval_every, channels_last=cfg.model.channels_last, skip_nonfinite=t.skip_nonfinite,
+    return Learner(model, data, optimizer=optimizer, task=make_task(model), callbacks=[*cbs, *callbacks],
+                   device=device, precision=t.precision, accumulate=t.accumulate, eval_every=t.eval_every,
+                   channels_last=cfg.model.channels_last, skip_nonfinite=t.skip_nonfinite,
                    distributed=dist.enabled, sync_batchnorm=t.sync_batchnorm, compile=t.compile,
-                   config=config_to_dict(cfg),
-                   exp_dir=exp_dir)
+                   freeze_bn_stats=cfg.model.freeze_bn_stats, config=config_to_dict(cfg), exp_dir=files_dir)

@@ -63,3 +63,14 @@ class ClassificationMetrics(Metric):
         if self.num_classes >= 5:
             out["top5"] = float(self.top5 / n)
         return out
+
+
+def empty_compute(metrics: Metric) -> dict:
+    """``metrics.compute()`` on its empty state, in this process only: what a task records (names, per-class
+    structure) without a cross-process sync that other processes would not join."""
+    import warnings
+
+    metrics._to_sync = False  # torchmetrics syncs in compute() unless told not to
+    with warnings.catch_warnings():  # "compute called before update"
+        warnings.simplefilter("ignore")
+        return metrics.compute()

@@ -25,3 +25,15 @@ def improved(value: float, best: float | None, mode: str, min_delta: float = 0.0
     if best is None:
         return True
     return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+def check_monitor(learner, key: str, option: str) -> None:
+    """Refuse a monitored metric the run will never record (a typo), before anything trains.
+
+    ``option`` names the setting for the message (e.g. "train.monitor"); the allowed names are the
+    task's scalar metrics on the train and valid splits (:meth:`Learner.metric_names`).
+    """
+    names = learner.metric_names()
+    if key not in names:
+        raise ConfigError(f"{option} is {key!r}, which this run does not record.{close_matches(key, names)} "
+                          f"Recorded: {', '.join(names)}.")

@@ -16,7 +16,7 @@ log = logging.getLogger("trainlab")
 def epoch_line(learner) -> str:
     """'epoch 3/10  train loss 0.312 acc 0.904 | valid loss 0.289 acc 0.913 | lr 1.0e-03 | 2.1s (data 0.2s)'."""
     logs = learner.logs
-    parts = [f"epoch {learner.epoch}/{learner.epochs}"]
+    parts = [f"epoch {learner.loop.epoch}/{learner.epochs}"]
     for split in ("train", "valid"):
         if f"{split}.loss" in logs:
             text = f"{split} loss {logs[f'{split}.loss']:.4f}"
@@ -31,8 +31,6 @@ def epoch_line(learner) -> str:
 class Progress(Callback):
     """A tqdm bar per epoch on a terminal; otherwise one log line per epoch (CI logs stay short)."""
 
-    order = 30
-
     def __init__(self, mode: str = "auto", log_every: int = 50) -> None:
         self.bar_mode = mode == "bar" or (mode == "auto" and sys.stderr.isatty())
         self.silent = mode == "none"
@@ -43,61 +41,63 @@ class Progress(Callback):
         if self.bar_mode:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=learner.batches_per_epoch, initial=learner.batch_idx, leave=False,
-                            desc=f"epoch {learner.epoch + 1}/{learner.epochs}", dynamic_ncols=True)
+            self.bar = tqdm(total=learner.batches_per_epoch, initial=learner.loop.batch, leave=False,
+                            desc=f"epoch {learner.loop.epoch + 1}/{learner.epochs}", dynamic_ncols=True)
 
-    def on_batch_end(self, learner) -> None:
+    def on_train_batch_end(self, learner) -> None:
         if self.bar is not None:
             self.bar.update(1)
-            if learner.batch_idx % self.log_every == 0:  # the only per-step sync, every log_every steps
+            if learner.loop.batch % self.log_every == 0:  # the only per-step sync, every log_every steps
                 self.bar.set_postfix(loss=f"{float(learner.loss):.4f}")
 
-    def on_epoch_end(self, learner) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
+    def on_epoch_recorded(self, learner) -> None:
+        self._close()
         if not self.silent:
             log.info(epoch_line(learner))
 
     def on_fit_end(self, learner) -> None:
+        self._close()
+        if learner.stop_reason and not learner.interrupted and not self.silent:  # the caller reports signals
+            log.info(learner.stop_reason)
+
+    def on_exception(self, learner, error: BaseException) -> None:
+        self._close()
+
+    def _close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-        if learner.stop_reason and not self.silent:
-            log.info(learner.stop_reason)
+            self.bar = None
 
 
 class HistoryWriter(Callback):
     """history.json and history.csv in the experiment folder, rewritten atomically each epoch."""
 
-    order = 25
-
     def __init__(self, exp_dir: Path) -> None:
         self.exp_dir = Path(exp_dir)
 
-    def on_epoch_end(self, learner) -> None:
+    def on_epoch_recorded(self, learner) -> None:
         atomic_write_text(self.exp_dir / "history.json", learner.history.to_json())
         atomic_write_text(self.exp_dir / "history.csv", learner.history.to_csv())
 
 
 class PlotHistory(Callback):
-    """training_history.png at the end of fit (loss, metrics, lr, per-class accuracy)."""
-
-    order = 40
+    """training_history.png when fit ends, also when it fails (loss, metrics, lr, per-class accuracy)."""
 
     def __init__(self, exp_dir: Path) -> None:
         self.exp_dir = Path(exp_dir)
 
     def on_fit_end(self, learner) -> None:
         if len(learner.history):
-            from ..plots import plot_history
+            from .plot import plot_history
 
             plot_history(learner.history, self.exp_dir / "training_history.png")
+
+    def on_exception(self, learner, error: BaseException) -> None:
+        self.on_fit_end(learner)
 
 
 class TensorBoard(Callback):
     """Scalars per epoch (and the training loss every ``log_every`` steps) under EXP/tensorboard/."""
-
-    order = 35
 
     def __init__(self, log_dir: Path, log_every: int = 50) -> None:
         self.log_dir, self.log_every, self.writer = Path(log_dir), log_every, None
@@ -105,30 +105,36 @@ class TensorBoard(Callback):
     def on_fit_start(self, learner) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(self.log_dir), purge_step=learner.step or None)
+        self.writer = SummaryWriter(str(self.log_dir), purge_step=learner.loop.step or None)
 
-    def on_batch_end(self, learner) -> None:
-        if learner.did_step and learner.step % self.log_every == 0:
-            self.writer.add_scalar("train/loss_step", float(learner.loss), learner.step)
+    def on_train_batch_end(self, learner) -> None:
+        if learner.did_step and learner.loop.step % self.log_every == 0:
+            self.writer.add_scalar("train/loss_step", float(learner.loss), learner.loop.step)
 
-    def on_epoch_end(self, learner) -> None:
+    def on_epoch_recorded(self, learner) -> None:
         for key, value in learner.logs.items():
             if isinstance(value, float | int) and key not in ("epoch",):
-                self.writer.add_scalar(key.replace(".", "/", 1), value, learner.epoch)
+                self.writer.add_scalar(key.replace(".", "/", 1), value, learner.loop.epoch)
             elif key.endswith("per_class.accuracy"):
                 names = learner.data.class_names
-                self.writer.add_scalars(key.replace(".", "/"), dict(zip(names, value)), learner.epoch)
+                self.writer.add_scalars(key.replace(".", "/"), dict(zip(names, value)), learner.loop.epoch)
+            elif key == "lr_groups":
+                self.writer.add_scalars("lr_groups", {str(i): lr for i, lr in enumerate(value)}, learner.loop.epoch)
         self.writer.flush()
 
     def on_fit_end(self, learner) -> None:
         if self.writer is not None:
             self.writer.close()
+            self.writer = None
+
+    def on_exception(self, learner, error: BaseException) -> None:
+        self.on_fit_end(learner)
 
 
 class LossWatch(Callback):
     """Warns when the training loss is exactly the same two epochs in a row (nothing is learning)."""
 
-    def on_epoch_end(self, learner) -> None:
+    def on_epoch_recorded(self, learner) -> None:
         losses = learner.history.values("train.loss")
         # relative 1e-9: the same per-sample losses summed in another order are still "exactly" constant
         if len(losses) >= 2 and math.isclose(losses[-1], losses[-2], rel_tol=1e-9, abs_tol=0.0):

@@ -6,18 +6,20 @@ from typing import Any
 import torch
 
 from .callback import Callback
-from .monitor import monitored
+from .monitor import check_monitor, monitored
 
 
 class LRSchedule(Callback):
     """Steps a torch scheduler per optimizer step ("step"), per epoch ("epoch") or on a metric ("plateau")."""
 
-    order = 0
-
     def __init__(self, scheduler, interval: str, monitor: str = "valid.loss") -> None:
         self.scheduler, self.interval, self.monitor = scheduler, interval, monitor
 
-    def on_batch_end(self, learner) -> None:
+    def on_setup(self, learner) -> None:
+        if self.interval == "plateau":
+            check_monitor(learner, self.monitor, "schedule.monitor")
+
+    def on_train_batch_end(self, learner) -> None:
         if self.interval == "step" and learner.did_step and self.scheduler.last_epoch < self.scheduler.total_steps - 1:
             self.scheduler.step()
 
@@ -42,5 +44,5 @@ class GradClip(Callback):
     def __init__(self, max_norm: float) -> None:
         self.max_norm = max_norm
 
-    def on_after_backward(self, learner) -> None:
+    def on_before_optimizer_step(self, learner) -> None:
         torch.nn.utils.clip_grad_norm_(learner.model.parameters(), self.max_norm)

@@ -25,13 +25,17 @@ class GracefulStop(Callback):
                 raise KeyboardInterrupt
             self.received = signum
             learner.should_stop = learner.interrupted = True
-            learner.stop_reason = (f"stopped by {signal.Signals(signum).name} at epoch {learner.epoch + 1}, "
-                                   f"batch {learner.batch_idx}; resume with --resume")
+            learner.stop_reason = f"stopped by {signal.Signals(signum).name}"
 
         for s in self.signals:
             self._previous[s] = signal.signal(s, handler)
 
     def on_fit_end(self, learner) -> None:
+        if self.received is not None:  # where the run stopped, numbered as the resume message numbers it
+            learner.stop_reason += f" ({learner.loop.describe(learner.batches_per_epoch)})"
         for s, previous in self._previous.items():
             signal.signal(s, previous)
         self._previous.clear()
+
+    def on_exception(self, learner, error: BaseException) -> None:
+        self.on_fit_end(learner)

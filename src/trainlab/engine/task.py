@@ -5,20 +5,13 @@ task (CTC, attention decoding) plugs in as another Task without touching the loo
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import Metric
 
-from ..registry import Registry
 from .metrics import ClassificationMetrics
-
-# Datasets that bring their own Task: data.name -> builder(cfg, *, seed, device, rank, world_size) returning
-# (DataBundle, model -> Task). trainlab.ocr registers digit-strings and text-lines (CTC or attention).
-TASK_DATASETS: Registry[Callable[..., tuple[Any, Callable[[nn.Module], Any]]]] = Registry(
-    "dataset", plugins=["trainlab.ocr.task"])
 
 
 class Task(Protocol):

@@ -17,7 +17,7 @@ Example:
     >>> select_diverse(np.array([[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1]]), 2)
     [0, 2]
 """
-from ..experiments.transformed import Birth, write_transformed_experiment
+from ..morph.experiment import Birth, write_transformed_experiment
 from .ensemble import StackingHead, combine, fit_stacking_head
 from .loop import evolve
 from .mutation import Mutation, sample_mutation

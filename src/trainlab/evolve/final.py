@@ -23,10 +23,10 @@ from torch import Tensor
 
 from ..config import Config, parse_config
 from ..data import DataBundle
-from ..engine import Learner
 from ..engine.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from ..engine.history import History
 from ..errors import ConfigError, DataError
+from ..runs import run_experiment
 from ..stats import mcnemar_exact
 from .ensemble import COMBINES, combine, fit_stacking_head
 from .selection import select
@@ -128,13 +128,13 @@ def train_baseline(parent: Path, cfg: Config, budget: float, data: DataBundle) -
     bcfg = parse_config(d, source=str(bdir))
     bdir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(bdir / "params.json", json.dumps(d, indent=2))
-    last = bdir / "checkpoints" / "last.pt"
-    learner = Learner.from_config(bcfg, bdir)
-    if last.exists():
-        learner.load_state_dict(load_checkpoint(last, map_location=learner.device))
+
+    def epochs(learner) -> int:  # a finished baseline (resumed at its budget) is not trained again
         rows = learner.history.rows
-        if rows and (rows[-1].get("train_flops", 0.0) >= budget or learner.epoch >= bcfg.train.epochs):
-            return bdir  # already done
-    log.info("training the equal-FLOPs baseline (%.3g FLOPs) in %s", budget, bdir)
-    learner.fit(bcfg.train.epochs)
+        done = rows and (rows[-1].get("train_flops", 0.0) >= budget or learner.loop.epoch >= bcfg.train.epochs)
+        if not done:
+            log.info("training the equal-FLOPs baseline (%.3g FLOPs) in %s", budget, bdir)
+        return learner.loop.epoch if done else bcfg.train.epochs
+
+    run_experiment(bdir, bcfg, existing="continue", epochs=epochs, extra={"evolve_baseline": True})
     return bdir

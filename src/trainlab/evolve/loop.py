@@ -26,16 +26,16 @@ import torch
 from ..config import Config, config_to_dict, load_config, parse_config
 from ..data import DataBundle, data_from_config
 from ..data.loaders import mix_seed
-from ..engine import Learner
 from ..engine.checkpoint import load_checkpoint
-from ..engine.factory import model_from_config, resolve_device
-from ..engine.history import History
+from ..engine.factory import resolve_device
+from ..models import model_from_config
 from ..errors import ConfigError
-from ..experiments.transformed import write_transformed_experiment
+from ..runs import run_experiment
+from ..morph.experiment import write_transformed_experiment
 from .mutation import Mutation, sample_mutation
 from .selection import select
 from .state import STATE_FILE, Member, Population
-from .training import load_valid_logits, member_logits, train_member
+from .training import load_valid_logits, train_member
 
 log = logging.getLogger(__name__)
 
@@ -117,18 +117,10 @@ def evolve(parent: str | Path, cfg: Config, *, workers: int = 1) -> Population:
 
 
 def _train_base(parent: Path, cfg: Config) -> float:
-    """Train (or finish training) the base model in ``parent``; its training FLOPs."""
-    last = parent / "checkpoints" / "last.pt"
-    state = load_checkpoint(last) if last.exists() else None
-    if state is None or state["epoch"] < cfg.train.epochs:
-        log.info("training the base model in %s", parent)
-        learner = Learner.from_config(cfg, parent)
-        if state is not None:
-            learner.load_state_dict(state)
-        learner.fit(cfg.train.epochs)
-        rows = learner.history.rows
-    else:
-        rows = History(state["history"]).rows
+    """Train (or finish training) the base model in ``parent``; its training FLOPs. A trained base is kept
+    whatever changed in the params since (the evolve block, typically)."""
+    log.info("the base model in %s", parent)
+    rows = run_experiment(parent, cfg, existing="resume", force=True).learner.history.rows
     return float(rows[-1].get("train_flops", 0.0)) if rows else 0.0
 
 

@@ -7,7 +7,7 @@ compute zero (R2WiderR / R2DeeperR) or an exact copy (Net2Net) at birth.
 
 Example:
     >>> import random, torch
-    >>> from trainlab.config import EvolveConfig
+    >>> from trainlab.evolve.config import EvolveConfig
     >>> from trainlab.models import build_model
     >>> net = build_model("cnn_tiny", num_classes=10, in_channels=1, input_size=(8, 8), width=8)
     >>> m = sample_mutation(random.Random(0), net, torch.zeros(2, 1, 8, 8), EvolveConfig())
@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from ..config import EvolveConfig, MorphStep
+from ..morph.config import MorphStep
+from .config import EvolveConfig
 from ..errors import ConfigError, TrainlabError
 
 KINDS = ("widen", "deepen", "lr")

@@ -1,8 +1,8 @@
 """Training one member for a number of optimizer steps with the ordinary Learner, and reading its outputs.
 
-A member is a normal experiment folder. Each round :func:`train_member` rebuilds its Learner from
-the params, restores ``checkpoints/last.pt`` (weights, optimizer state, step counters, FLOPs so far)
-when there is one, and calls ``fit`` with :class:`StopAfterSteps`: after N optimizer steps the
+A member is a normal experiment folder. Each round :func:`train_member` runs it through
+:func:`trainlab.runs.run_experiment`, which continues ``checkpoints/last.pt`` (weights, optimizer state,
+step counters, FLOPs so far) when there is one, with :class:`StopAfterSteps`: after N optimizer steps the
 epoch is cut short, validated, recorded in the history and checkpointed, like any epoch. One round
 is therefore one (possibly partial) epoch in the member's history.
 
@@ -22,8 +22,9 @@ from torch import Tensor
 
 from ..config import load_config
 from ..data import DataBundle
-from ..engine import Callback, Learner
+from ..engine import Callback
 from ..engine.checkpoint import atomic_write_bytes, load_checkpoint
+from ..runs import run_experiment
 
 log = logging.getLogger(__name__)
 VALID_LOGITS = "evolve_valid_logits.pt"
@@ -32,16 +33,14 @@ VALID_LOGITS = "evolve_valid_logits.pt"
 class StopAfterSteps(Callback):
     """Ends ``fit`` once ``steps`` optimizer steps were taken since it started (then validates and saves)."""
 
-    order = 4  # before the FLOPs counter and checkpoints see the batch
-
     def __init__(self, steps: int) -> None:
         self.steps, self._start = steps, 0
 
     def on_fit_start(self, learner) -> None:
-        self._start = learner.step
+        self._start = learner.loop.step
 
-    def on_batch_end(self, learner) -> None:
-        if learner.did_step and learner.step - self._start >= self.steps:
+    def on_train_batch_end(self, learner) -> None:
+        if learner.did_step and learner.loop.step - self._start >= self.steps:
             learner.should_stop = True
             learner.stop_reason = f"{self.steps} steps done"
 
@@ -55,24 +54,21 @@ def train_member(member_dir: str | Path, steps: int, num_threads: int | None = N
     Returns:
         {"step", "epoch", "valid.accuracy", "valid.loss", "flops_per_sample", "train_flops", "params"}.
     """
-    from ..commands.common import write_resolved
-
     member_dir = Path(member_dir)
     if num_threads:
         torch.set_num_threads(num_threads)
     cfg = load_config(member_dir)
-    learner = Learner.from_config(cfg, member_dir, callbacks=[StopAfterSteps(steps)])
-    last = member_dir / "checkpoints" / "last.pt"
-    if last.exists():
-        learner.load_state_dict(load_checkpoint(last, map_location=learner.device))
-    else:
-        write_resolved(member_dir, cfg, augmentation=learner.data.augmentation, extra={"evolve_member": True})
-    per_epoch = max(1, len(learner.data.train) // cfg.train.accumulate)
-    learner.fit(learner.epoch + -(-steps // per_epoch) + 1)  # StopAfterSteps ends it
+
+    def epochs(learner) -> int:  # enough epochs for the steps; StopAfterSteps ends the last one early
+        per_epoch = max(1, len(learner.data.train) // cfg.train.accumulate)
+        return learner.loop.epoch + -(-steps // per_epoch) + 1
+
+    learner = run_experiment(member_dir, cfg, existing="continue", callbacks=[StopAfterSteps(steps)], epochs=epochs,
+                             extra={"evolve_member": True}).learner
     logits = learner.predict("valid").cpu()  # (N, C)
     _save_tensor(logits, member_dir / VALID_LOGITS)
     row = learner.history.rows[-1]
-    return {"step": learner.step, "epoch": learner.epoch, "valid.accuracy": float(row["valid.accuracy"]),
+    return {"step": learner.loop.step, "epoch": learner.loop.epoch, "valid.accuracy": float(row["valid.accuracy"]),
             "valid.loss": float(row["valid.loss"]), "flops_per_sample": row.get("flops_per_sample"),
             "train_flops": float(row.get("train_flops", 0.0)),
             "params": sum(p.numel() for p in learner.model.parameters())}
@@ -94,7 +90,7 @@ def load_valid_logits(member_dir: str | Path) -> Tensor:
 @torch.no_grad()
 def member_logits(member_dir: str | Path, data: DataBundle, split: str) -> Tensor:
     """Logits (N, C) of the member's latest weights (``checkpoints/last.pt``) on a split of ``data``."""
-    from ..engine.factory import model_from_config
+    from ..models import model_from_config
 
     member_dir = Path(member_dir)
     cfg = load_config(member_dir)

@@ -5,6 +5,6 @@ Modules are imported where used, so ``import trainlab.experiments`` stays light:
 
 - :mod:`.search` ``run_search`` (with :mod:`.space`, :mod:`.storage`, :mod:`.trial`)
 - :mod:`.synthesize` ``synthesize``; :mod:`.plots` ``plot_folder``
-- :mod:`.compare` ``compare``; :mod:`.evaluation` ``evaluate_checkpoint``
+- :mod:`.compare` ``compare``
 - :mod:`.interpret` ``Interpretation``, ``interpret``; :mod:`.lr_find` ``lr_find``
 """

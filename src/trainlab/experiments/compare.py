@@ -27,9 +27,8 @@ from ..engine.checkpoint import atomic_write_text
 from ..engine.history import History
 from ..errors import ConfigError, TrainingError
 from ..stats import mcnemar_exact, mean_sd, paired_test
-from .evaluation import evaluate_checkpoint, read_predictions
 from .records import read_json
-from .running import config_changes, train_in_folder, write_params
+from ..runs import config_changes, evaluate_checkpoint, read_predictions, run_experiment, write_params
 
 log = logging.getLogger("trainlab")
 
@@ -98,7 +97,8 @@ def run_seed(exp: Path, seed: int, *, split: str = "test", overrides: list[str] 
             raise ConfigError(f"{folder} has no finished run; leave out --no-train to train it.")
         log.info("compare: training %s", folder)
         write_params(folder, raw)
-        outcome = train_in_folder(folder, cfg, extra={"compare": {"experiment": str(exp), "seed": seed}})
+        outcome = run_experiment(folder, cfg, existing="continue",
+                                 extra={"compare": {"experiment": str(exp), "seed": seed}})
         if outcome.interrupted:
             raise TrainingError(f"{folder} was interrupted; run the same compare command again to continue it.")
         evaluate_checkpoint(folder / "checkpoints" / "best.pt", folder, split=split)
@@ -156,8 +156,8 @@ def report(names: list[str], seeds: list[int], runs: dict[str, list[SeedRun]], c
     for label, get in rows:
         digits = 1 if label.startswith(("epochs", "train time")) else 4
         lines.append(f"| {label} | " + " | ".join(_pm([get(r) for r in runs[n]], digits) for n in names) + " |")
-    lines += ["", f"Mean ± sample standard deviation over seeds (a seed sets the model's initialisation, the data "
-                  f"order and augmentation, and any split the dataset carves itself).", "",
+    lines += ["", "Mean ± sample standard deviation over seeds (a seed sets the model's initialisation, the data "
+                  "order and augmentation, and any split the dataset carves itself).", "",
               f"## Per-class {split} accuracy (mean over seeds)", "",
               "| class | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for i, cname in enumerate(class_names):

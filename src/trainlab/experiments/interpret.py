@@ -18,7 +18,7 @@ import torch
 
 from ..engine import Learner
 from ..engine.checkpoint import atomic_write_text
-from .evaluation import learner_for_checkpoint
+from ..runs import learner_for_checkpoint
 
 
 def _pyplot():

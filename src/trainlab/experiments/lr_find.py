@@ -30,8 +30,6 @@ class LRRangeTest(Callback):
     run when ``steps`` are done, the loss is not finite, or the smoothed loss exceeds ``diverge`` × its
     minimum."""
 
-    order = -10  # set the rate before anything else looks at it
-
     def __init__(self, start: float = 1e-7, end: float = 10.0, steps: int = 100, beta: float = 0.98,
                  diverge: float = 4.0) -> None:
         if not 0 < start < end or steps < 2:
@@ -50,13 +48,13 @@ class LRRangeTest(Callback):
     def on_fit_start(self, learner) -> None:
         self._base = [g["lr"] for g in learner.optimizer.param_groups]
 
-    def on_batch_start(self, learner) -> None:
+    def on_train_batch_start(self, learner) -> None:
         lr = self.lr_at(len(self.lrs))
         for group, base in zip(learner.optimizer.param_groups, self._base):
             group["lr"] = lr * base / self._base[-1]
         self.lrs.append(lr)
 
-    def on_batch_end(self, learner) -> None:
+    def on_train_batch_end(self, learner) -> None:
         loss = float(learner.loss)  # one host sync per step: fine for a short diagnostic run
         i = len(self.losses)
         self.losses.append(loss)

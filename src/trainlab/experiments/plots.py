@@ -107,7 +107,7 @@ def plot_folder(folder: Path, *, metric: str = "valid.accuracy", direction: str 
     """``trainlab plot DIR``: a run gets ``training_history.png`` (and ``focus_history.png`` when it used
     Adaptive Focus Learning); a parent of runs gets
     ``history_plots.png`` and ``per_class_accuracy.png`` (runs sorted best first by ``metric``)."""
-    from ..plots import plot_history
+    from ..engine.plot import plot_history
 
     folder = Path(folder)
     if (folder / "history.json").is_file():

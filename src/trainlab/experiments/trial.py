@@ -21,8 +21,8 @@ from typing import Any
 from ..config import parse_config
 from ..engine import Callback
 from ..engine.checkpoint import atomic_write_text
-from ..engine.monitor import monitored
-from .running import train_in_folder, write_params
+from ..engine.monitor import check_monitor, monitored
+from ..runs import evaluate_checkpoint, run_experiment, write_params
 from .space import SearchSpace
 from .storage import HEARTBEAT_S
 
@@ -44,11 +44,14 @@ class PruningReporter(Callback):
         self.pruned_at: int | None = None
         self.reported: list[tuple[int, float]] = []
 
+    def on_setup(self, learner) -> None:
+        check_monitor(learner, self.metric, "search.metric")
+
     def on_validation_end(self, learner) -> None:
-        value = monitored(learner.logs, self.metric)  # an unknown metric name raises ConfigError
+        value = monitored(learner.logs, self.metric)
         if value is None:
             return
-        step = learner.epoch + 1  # learner.epoch counts epochs completed before this one
+        step = learner.loop.epoch + 1  # loop.epoch counts epochs completed before this one
         self.trial.report(value, step)
         self.reported.append((step, value))
         if self.trial.should_prune():
@@ -143,8 +146,8 @@ def run_trial(study, trial, ctx: SearchContext) -> TrialResult:
     try:
         cfg = parse_config(raw, source=str(child / "params.json"))
         with heartbeat(trial, ctx.remote):
-            outcome = train_in_folder(child, cfg, callbacks=[reporter],
-                                      extra={"search": {"trial": trial.number, "params": values}})
+            outcome = run_experiment(child, cfg, existing="continue", callbacks=[reporter],
+                                     extra={"search": {"trial": trial.number, "params": values}})
         if outcome.interrupted:
             trial.set_user_attr("interrupted", True)
             study.tell(trial, state=TrialState.FAIL)
@@ -152,8 +155,6 @@ def run_trial(study, trial, ctx: SearchContext) -> TrialResult:
         best = outcome.learner.history.best(ctx.metric, "min" if ctx.direction == "minimize" else "max")
         value = float(best[ctx.metric])
         if ctx.test:
-            from .evaluation import evaluate_checkpoint
-
             evaluate_checkpoint(child / "checkpoints" / "best.pt", child, split="test")
     except Exception as e:  # the search goes on; the error stays in the study and in trial.json
         error = f"{type(e).__name__}: {e}"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import FocusConfig
+from .config import FocusConfig
 from ..errors import ConfigError
 from .callback import FocusCallback
 from .policies import policy_from_config
@@ -14,7 +14,7 @@ def strategy_from_config(cfg: FocusConfig, *, seed: int = 0) -> FocusLearning:
     """The strategy a ``focus`` section describes: "soft" for mode soft, else "reversed" (order before) or "focus".
 
     Example:
-        >>> from trainlab.config import FocusConfig
+        >>> from trainlab.focus.config import FocusConfig
         >>> type(strategy_from_config(FocusConfig(order="before"))).__name__
         'ReversedFocusLearning'
     """

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,8 @@ from torch import Tensor
 from ..engine.callback import Callback
 from ..engine.history import History
 from ..engine.learner import flatten_metrics
+from ..engine.metrics import empty_compute
+from ..engine.monitor import check_monitor
 from ..errors import ConfigError
 from .strategies import FocusLearning
 
@@ -56,8 +57,6 @@ class FocusCallback(Callback):
         [6, 2]
     """
 
-    order = 6  # after FlopsCounter's epoch start (focus steps count as training FLOPs), before checkpoints
-
     def __init__(self, strategy: FocusLearning, *, plot_path: Path | None = None) -> None:
         self.strategy = strategy
         self.plot_path = Path(plot_path) if plot_path else None
@@ -65,13 +64,14 @@ class FocusCallback(Callback):
         self.record: dict[str, Any] = {}  # that decision's history entries
 
     # ------------------------------------------------------------------ hooks
-    def on_fit_start(self, learner) -> None:
-        with warnings.catch_warnings():  # compute() on an empty state, only to read the metric names
-            warnings.simplefilter("ignore")
-            per_class = learner.task.metrics().compute().get("per_class", {})
+    def on_setup(self, learner) -> None:
+        per_class = empty_compute(learner.task.metrics()).get("per_class", {})
         if self.strategy.monitor not in per_class:
             raise ConfigError(f"focus.monitor {self.strategy.monitor!r} is not a per-class metric of this task; "
                               f"allowed: {', '.join(k for k in per_class if k != 'support') or 'none'}.")
+        metric = getattr(self.strategy.when, "metric", None)  # the plateau policy watches a metric
+        if metric is not None:
+            check_monitor(learner, metric, "focus.when.plateau.metric")
 
     def on_validation_end(self, learner) -> None:
         if self.strategy.order != "after":
@@ -83,12 +83,12 @@ class FocusCallback(Callback):
     def on_epoch_start(self, learner) -> None:
         if self.strategy.order != "before":
             return
-        if self.done_epoch == learner.epoch + 1:  # resumed mid-epoch, after this epoch's focus pass
+        if self.done_epoch == learner.loop.epoch + 1:  # resumed mid-epoch, after this epoch's focus pass
             learner.logs.update(self.record)
             return
-        if learner.batch_idx:  # resumed mid-epoch from a checkpoint without focus state: never focus twice
+        if learner.loop.batch:  # resumed mid-epoch from a checkpoint without focus state: never focus twice
             log.warning("focus: resumed in the middle of epoch %d without its focus decision; no focus pass",
-                        learner.epoch + 1)
+                        learner.loop.epoch + 1)
             return
         self._decide(learner, learner.history, lambda: self._latest_validation(learner))
 
@@ -100,7 +100,7 @@ class FocusCallback(Callback):
 
     # ------------------------------------------------------------------ the focus step
     def _decide(self, learner, history: History, validation) -> None:
-        epoch = learner.epoch + 1
+        epoch = learner.loop.epoch + 1
         self.done_epoch = epoch
         if not self.strategy.time_to_focus(history, epoch=epoch):
             self.record = {"focus.steps": 0, "focus.classes": []}
@@ -140,7 +140,7 @@ class FocusCallback(Callback):
     def _latest_validation(learner) -> dict[str, Any]:
         """The current model's validation: the last row if it validated these weights, else a fresh one."""
         last = learner.history.rows[-1] if learner.history.rows else {}
-        if last.get("epoch") == learner.epoch and "valid.per_class.accuracy" in last:
+        if last.get("epoch") == learner.loop.epoch and "valid.per_class.accuracy" in last:
             return last
         return flatten_metrics("valid", learner.evaluate("valid"))
 

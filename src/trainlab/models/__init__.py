@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 from . import small, torchvision_models  # noqa: F401  (registers the models)
+from .from_config import MODEL_TRANSFORMS, model_from_config, resolve_in
 from .heads import freeze, head_name, head_parameters
 from .param_groups import param_groups
 from .registry import MODELS, build_model, list_models
@@ -19,6 +20,7 @@ from .weights import load_pretrained
 
 __all__ = [
     "MODELS",
+    "MODEL_TRANSFORMS",
     "SummaryRow",
     "build_model",
     "format_summary",
@@ -27,6 +29,8 @@ __all__ = [
     "head_parameters",
     "list_models",
     "load_pretrained",
+    "model_from_config",
     "param_groups",
+    "resolve_in",
     "summary",
 ]

@@ -28,8 +28,8 @@ log = logging.getLogger(__name__)
 
 ModelBuilder = Callable[..., nn.Module]
 
-# trainlab.ocr registers crnn and attention_ocr; it is imported only when a name is not found here.
-MODELS: Registry[ModelBuilder] = Registry("model", plugins=["trainlab.ocr.models"])
+# Features register their models too (trainlab.ocr: crnn, attention_ocr).
+MODELS: Registry[ModelBuilder] = Registry("model", features=True)
 
 
 def list_models() -> list[str]:

@@ -1,8 +1,8 @@
 """OCR benchmark models: CRNN with CTC, an attention decoder with a character LM, CER/WER metrics.
 
-Importing this package registers the models ``crnn`` and ``attention_ocr`` in
-:func:`trainlab.models.build_model` and the datasets ``digit-strings`` and ``text-lines`` in
-:data:`trainlab.engine.task.TASK_DATASETS`, which ``trainlab train`` consults for ``data.name``.
+:mod:`trainlab.ocr.feature` registers the models ``crnn`` and ``attention_ocr`` for
+:func:`trainlab.models.build_model`, the datasets ``digit-strings`` and ``text-lines`` for ``data.name``,
+and the ``ocr`` params section.
 
 Ids: symbols of an alphabet of K characters are 1..K; 0 is the CTC blank, the attention decoder's end of
 line and the padding of label tensors. Models built for ``num_classes=K`` output K + 1 scores.
@@ -25,10 +25,10 @@ from .lm import CharNGramLM
 from .metrics import (SequenceMetrics, batched_edit_distance, character_error_rate, edit_distance,
                       sequence_accuracy, word_error_rate)
 from .models import CRNN, AttentionOCR, LineEncoder
-from .task import TASK_DATASETS, AttentionTask, CTCTask, SequenceOutput, per_line, task_factory
+from .task import AttentionTask, CTCTask, SequenceOutput, per_line, task_factory
 
 __all__ = [
-    "CRNN", "TASK_DATASETS", "Alphabet", "AttentionOCR", "AttentionTask", "CTCTask", "CharNGramLM", "Decoded",
+    "CRNN", "Alphabet", "AttentionOCR", "AttentionTask", "CTCTask", "CharNGramLM", "Decoded",
     "LineAugment", "LineEncoder", "LineLoader", "LineSplit", "LineTargets", "SequenceMetrics", "SequenceOutput",
     "attention_beam_decode", "attention_greedy_decode", "batched_edit_distance", "character_error_rate",
     "ctc_beam_decode", "ctc_greedy_decode", "ctc_sequence_probability", "edit_distance", "line_bundle",

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ModelError
-from ..models.registry import MODELS, take_options
+from ..models.registry import take_options
 from ..models.small import conv_bn_relu
 
 WIDTH_STRIDE = 4  # pixel columns per time step
@@ -199,7 +199,6 @@ class AttentionOCR(nn.Module):
         return (logits, memory.values, memory.keys, memory.mask) if return_memory else logits
 
 
-@MODELS.register("crnn")
 def crnn(*, num_classes: int, in_channels: int, input_size: tuple[int, int], dropout: float = 0.0,
          small_stem: bool = False, **options: Any) -> CRNN:
     """CRNN for CTC; options: channels (32), hidden (128, per LSTM direction), layers (2)."""
@@ -208,7 +207,6 @@ def crnn(*, num_classes: int, in_channels: int, input_size: tuple[int, int], dro
                 dropout=dropout, **o)
 
 
-@MODELS.register("attention_ocr")
 def attention_ocr(*, num_classes: int, in_channels: int, input_size: tuple[int, int], dropout: float = 0.0,
                   small_stem: bool = False, **options: Any) -> AttentionOCR:
     """Attention decoder; options: channels (32), hidden (128), layers (1), decoder_hidden (128),

@@ -7,8 +7,9 @@ accuracy. While training, lines are decoded greedily on the device (cheap, no ho
 evaluation, with the configured decoder (greedy or beam search, optionally fused with a character LM
 trained on the training labels).
 
-:data:`trainlab.engine.task.TASK_DATASETS` maps a ``data.name`` to a builder returning the
-:class:`DataBundle` and a function model → Task (the Task depends on the model: CTC for CRNN-like
+:data:`trainlab.data.TASK_DATASETS` maps a ``data.name`` to a builder returning the
+:class:`DataBundle` and a function model → Task (``digit_strings`` and ``text_lines`` here, registered by
+:mod:`trainlab.ocr.feature`) (the Task depends on the model: CTC for CRNN-like
 models, teacher forcing for attention).
 """
 from __future__ import annotations
@@ -24,7 +25,6 @@ from torch import Tensor, nn
 
 from ..data import DataBundle
 from ..errors import ConfigError
-from ..engine.task import TASK_DATASETS
 from .alphabet import Alphabet
 from .ctc import Decoded, ctc_beam_decode, ctc_greedy_decode
 from .data import LineSplit, LineTargets, line_bundle
@@ -240,7 +240,6 @@ def _bundle_and_task(cfg: Any, splits: dict[str, LineSplit | None], alphabet: Al
     return data, task_factory(train, alphabet, label_smoothing=cfg.train.label_smoothing, **options)
 
 
-@TASK_DATASETS.register("digit-strings")
 def digit_strings(cfg: Any, *, seed: int, device: Any = "cpu", rank: int = 0, world_size: int = 1
                   ) -> tuple[DataBundle, TaskFactory]:
     """Lines of scikit-learn's handwritten digits (see :mod:`trainlab.ocr.digit_strings`), no files."""
@@ -253,7 +252,6 @@ def digit_strings(cfg: Any, *, seed: int, device: Any = "cpu", rank: int = 0, wo
                             world_size=world_size)
 
 
-@TASK_DATASETS.register("text-lines")
 def text_lines(cfg: Any, *, seed: int, device: Any = "cpu", rank: int = 0, world_size: int = 1
                ) -> tuple[DataBundle, TaskFactory]:
     """A folder of line images with labels.tsv (see :mod:`trainlab.ocr.text_lines`)."""

@@ -1,4 +1,4 @@
-"""Training FLOPs in the history, and a FLOPs budget (trainlab.profile does the counting)."""
+"""Training FLOPs in the history, and a FLOPs budget (``train.count_flops``, ``train.flops_budget``)."""
 from __future__ import annotations
 
 import logging
@@ -6,8 +6,9 @@ from typing import Any
 
 import torch
 
+from ..engine.callback import Callback
 from ..errors import TrainlabError
-from .callback import Callback
+from .counter import flops_per_sample, model_signature
 
 log = logging.getLogger(__name__)
 
@@ -16,21 +17,24 @@ class FlopsCounter(Callback):
     """Records ``flops_per_sample`` (forward + backward) and cumulative ``train_flops`` each epoch.
 
     The per-sample cost is counted on the meta device once per model shape and again when the shape
-    changes (e.g. after a morph transform). With ``budget`` the run stops once the training FLOPs reach it.
-    """
+    changes (e.g. after a morph transform). Every training sample counts, extra passes (focus) included.
+    With ``budget`` the run stops once the training FLOPs reach it.
 
-    order = 5  # before early stopping and checkpoints, so both see this epoch's numbers
+    Example:
+        >>> from trainlab.engine import Learner
+        >>> learner = Learner(model, data, optimizer=opt, callbacks=[FlopsCounter()]).fit(1)  # doctest: +SKIP
+        >>> learner.history.rows[-1]["train_flops"] > 0  # doctest: +SKIP
+        True
+    """
 
     def __init__(self, budget: float | None = None) -> None:
         self.budget = budget
-        self.total = 0.0  # training FLOPs so far (all processes)
+        self.total = 0.0  # training FLOPs of the recorded epochs (all processes)
         self.per_sample: int | None = None
         self._signature = None
-        self._epoch_start_samples = 0
+        self._counted_samples = 0  # learner.loop.samples when self.total was last brought up to date
 
     def _count(self, learner) -> None:
-        from ..profile import flops_per_sample, model_signature
-
         signature = model_signature(learner.model)
         if signature == self._signature:
             return
@@ -44,26 +48,24 @@ class FlopsCounter(Callback):
 
     def on_epoch_start(self, learner) -> None:
         self._count(learner)
-        self._epoch_start_samples = learner.samples_seen
 
     def _so_far(self, learner) -> float:
-        seen = (learner.samples_seen - self._epoch_start_samples) * learner.world_size
+        seen = (learner.loop.samples - self._counted_samples) * learner.world_size
         return self.total + (self.per_sample or 0) * seen
 
-    def on_batch_end(self, learner) -> None:
+    def on_train_batch_end(self, learner) -> None:
         if self.budget is not None and self.per_sample and self._so_far(learner) >= self.budget:
             learner.should_stop = True
             learner.stop_reason = f"FLOPs budget reached: {self._so_far(learner):.3g} >= {self.budget:.3g}"
 
     def on_epoch_end(self, learner) -> None:
-        self.total = self._so_far(learner)
-        self._epoch_start_samples = learner.samples_seen
+        self.total, self._counted_samples = self._so_far(learner), learner.loop.samples
         if self.per_sample is not None:
             learner.logs.update(flops_per_sample=self.per_sample, train_flops=self.total)
-            learner.history.rows[-1].update(flops_per_sample=self.per_sample, train_flops=self.total)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"total": self.total, "epoch_start_samples": self._epoch_start_samples}
+        return {"total": self.total, "counted_samples": self._counted_samples}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.total, self._epoch_start_samples = state["total"], state["epoch_start_samples"]
+        self.total = state["total"]
+        self._counted_samples = state.get("counted_samples", state.get("epoch_start_samples", 0))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .engine.history import History
+from .history import History
 
 
 def plot_history(history: History, path: Path) -> Path:

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from trainlab.engine import FlopsCounter
+from trainlab.profile.callback import FlopsCounter
 from trainlab.profile import count
 
-from .helpers import tiny_learner
+from tests.engine.helpers import tiny_learner
 
 
 def test_history_has_per_sample_and_cumulative_training_flops():
@@ -19,7 +19,7 @@ def test_history_has_per_sample_and_cumulative_training_flops():
 def test_budget_stops_training_and_recounts_after_a_shape_change():
     counter = FlopsCounter(budget=1.5 * 8960 * 184)
     learner = tiny_learner(callbacks=[counter]).fit(5)
-    assert learner.epoch == 2 and "FLOPs budget" in learner.stop_reason
+    assert learner.loop.epoch == 2 and "FLOPs budget" in learner.stop_reason
     wider = tiny_learner(callbacks=[counter])
     wider.model[1] = torch.nn.Linear(64, 64)
     wider.model[4] = torch.nn.Linear(64, 4)

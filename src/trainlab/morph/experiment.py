@@ -25,10 +25,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..config import Config, MorphStep, config_to_dict, parse_config
+from ..config import Config, config_to_dict, parse_config
 from ..engine.checkpoint import atomic_write_text, save_checkpoint
-from ..engine.factory import apply_morph_steps, model_from_config
 from ..errors import ModelError
+from ..models import model_from_config
+from .config import MorphStep
+from .steps import apply_morph_steps
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,18 @@
+"""The ``ocr`` params section: how text-line models decode in evaluation (see :mod:`trainlab.ocr`)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ..config import Section
+
+
+class OcrConfig(Section):
+    """How OCR models (trainlab.ocr) decode lines in evaluation; training metrics always decode greedily."""
+
+    decoder: Literal["greedy", "beam"] = "greedy"
+    beam_width: int = Field(8, gt=0)
+    lm_order: int = Field(0, ge=0, le=8)  # character n-gram LM on the training labels; 0 = none
+    lm_weight: float = Field(0.0, ge=0)  # shallow fusion: score += lm_weight * log P_lm
+    length_bonus: float = 0.0  # added per decoded symbol: offsets the LM's per-symbol cost (deletions)

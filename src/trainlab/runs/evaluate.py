@@ -1,0 +1,125 @@
+"""Evaluating a checkpoint, and keeping its per-example predictions (for paired tests).
+
+``metrics_<split>.json`` holds the metrics (with the confusion matrix); ``predictions_<split>.npz`` holds
+per-example results in the split's fixed order (classification: ``pred``, ``target``; a sequence task its own,
+e.g. ``edits``), plus ``loss``, so two models evaluated on the same split can be compared example by example.
+"""
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import parse_config
+from ..engine import Learner
+from ..engine.checkpoint import atomic_write_bytes, atomic_write_text, load_checkpoint
+from ..errors import CheckpointError, DataError
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, Any]
+    class_names: list[str]
+    metrics_path: Path
+    predictions_path: Path
+
+
+def checkpoint_path(exp: Path, which: str) -> Path:
+    """``best`` / ``last`` in ``EXP/checkpoints/``, or a path."""
+    if which in ("best", "last"):
+        return Path(exp) / "checkpoints" / f"{which}.pt"
+    return Path(which)
+
+
+def model_for_folder(exp: Path, overrides: list[str] = ()) -> tuple[Any, Any, torch.nn.Module]:
+    """(config, data, model) of the experiment folder ``exp`` as its params build them (no checkpoint), a
+    relative ``model.pretrained`` (``init.pt``) read from ``exp``.
+
+    Example:
+        >>> cfg, data, model = model_for_folder(Path("experiments/digits-cnn"))  # doctest: +SKIP
+        >>> data.input_shape  # doctest: +SKIP
+        (1, 8, 8)
+    """
+    from ..config import load_config
+    from ..engine.factory import data_and_task
+    from ..models import model_from_config
+
+    cfg = load_config(exp, list(overrides))
+    data, _ = data_and_task(cfg, device=torch.device("cpu"))
+    model = model_from_config(cfg, num_classes=data.num_classes, input_shape=data.input_shape, base_dir=exp)
+    return cfg, data, model
+
+
+def learner_for_checkpoint(path: Path, overrides: list[str] = (), exp_dir: Path | None = None, *,
+                           load_weights: bool = True) -> tuple[Learner, dict]:
+    """A Learner rebuilt from the config stored in checkpoint ``path``, holding its weights (no callbacks;
+    ``load_weights=False``: as the config initializes it, the checkpoint's state returned beside it).
+
+    Example:
+        >>> learner, state = learner_for_checkpoint(Path("experiments/digits-cnn/checkpoints/best.pt"))  # doctest: +SKIP
+        >>> learner.evaluate("test")["accuracy"]  # doctest: +SKIP
+        0.99
+    """
+    state = load_checkpoint(path)
+    if not isinstance(state.get("config"), dict) or not state["config"]:
+        raise CheckpointError(f"{path} holds no config; it was not written by trainlab train.")
+    cfg = parse_config(state["config"], [*overrides, "model.pretrained=null"], source=str(path))
+    learner = Learner.from_config(cfg, exp_dir, default_callbacks_on=False)  # weights come from the checkpoint
+    if load_weights:
+        learner.load_state_dict(state, weights_only=True)
+    return learner, state
+
+
+@torch.no_grad()
+def predictions(learner: Learner, split: str) -> dict[str, np.ndarray]:
+    """Per-example results and ``loss`` of the Learner's model on ``split`` (in loader order)."""
+    loader = learner.data.split(split)
+    learner.model.eval()
+    task = learner.task
+    rows: dict[str, list[torch.Tensor]] = {}
+    for x, y in loader.batches(0):  # evaluation loaders visit samples in index order
+        with learner.autocast():
+            out = task.forward(learner.model, x, y)
+            loss = task.loss(out, y)
+        # a sequence task describes its own per-example results; classification keeps pred/target
+        per = task.predictions(out, y) if hasattr(task, "predictions") else {"pred": out.argmax(1), "target": y}
+        for k, v in {**per, "loss": loss.float()}.items():
+            rows.setdefault(k, []).append(v.detach().cpu())
+    return {k: torch.cat(v).numpy() for k, v in rows.items()}
+
+
+def evaluate_checkpoint(path: Path, out_dir: Path, *, split: str = "test", overrides: list[str] = ()) -> Evaluation:
+    """Evaluate the checkpoint at ``path`` on ``split``; write metrics and predictions into ``out_dir``.
+
+    Example:
+        >>> ev = evaluate_checkpoint(Path("experiments/digits-cnn/checkpoints/best.pt"),
+        ...                          Path("experiments/digits-cnn"))  # doctest: +SKIP
+        >>> ev.metrics["accuracy"]  # doctest: +SKIP
+        0.99
+    """
+    learner, state = learner_for_checkpoint(Path(path), list(overrides))
+    metrics = learner.evaluate(split)
+    preds = predictions(learner, split)
+    out_dir = Path(out_dir)
+    metrics_path = out_dir / f"metrics_{split}.json"
+    epoch = (state.get("loop") or {}).get("epoch", state.get("epoch"))
+    atomic_write_text(metrics_path, json.dumps({"checkpoint": str(path), "epoch": epoch, **metrics}, indent=1))
+    buf = io.BytesIO()
+    np.savez(buf, **preds)
+    predictions_path = out_dir / f"predictions_{split}.npz"
+    atomic_write_bytes(predictions_path, buf.getvalue())
+    return Evaluation(metrics, list(learner.data.class_names), metrics_path, predictions_path)
+
+
+def read_predictions(exp: Path, split: str = "test") -> dict[str, np.ndarray]:
+    """Load ``EXP/predictions_<split>.npz`` (written by ``trainlab evaluate``)."""
+    path = Path(exp) / f"predictions_{split}.npz"
+    if not path.is_file():
+        raise DataError(f"{path} does not exist; run `trainlab evaluate {exp} --split {split}` first.")
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
