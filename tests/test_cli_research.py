@@ -60,3 +60,21 @@ def test_flops_cli(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Conv2d" in out and "backward" in out
     assert main(["flops"]) == 2
+
+
+def test_morph_with_a_bad_factor_is_one_line_exit_2_before_loading_anything(tmp_path, capsys):
+    for factor in ("0.5", "1.0"):
+        assert main(["morph", str(tmp_path / "never-trained"), "--widen", factor, "--out", str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("trainlab: error: trainlab morph: factor: Input should be greater than 1")
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_summary_and_flops_of_a_morphed_folder_from_another_directory(tmp_path, capsys, monkeypatch):
+    exp = write_exp(tmp_path / "small", PARAMS)
+    assert main(["train", str(exp), "--set", "train.epochs=1"]) == 0
+    assert main(["morph", str(exp), "--widen", "2", "--out", str(tmp_path / "wide")]) == 0
+    capsys.readouterr()
+    monkeypatch.chdir(tmp_path.parent)  # init.pt is found in the folder, wherever the command runs from
+    assert main(["summary", str(tmp_path / "wide")]) == 0
+    assert "Total params" in capsys.readouterr().out

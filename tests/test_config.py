@@ -97,6 +97,22 @@ def test_legacy_variants():
         translate_legacy({"pretrain": True})
 
 
+def test_legacy_early_stopping_patience_is_translated():
+    with pytest.warns(UserWarning, match="legacy"):
+        cfg = parse_config({"arch": "mlp", "early_stopping": 3})
+    es = cfg.train.early_stopping
+    assert (es.patience, es.monitor, es.mode) == (3, "valid.loss", "min")
+    with pytest.raises(ConfigError, match="early_stopping 'soon'"), pytest.warns(UserWarning, match="legacy"):
+        parse_config({"arch": "mlp", "early_stopping": "soon"})
+
+
+def test_a_folder_with_two_params_files_is_refused(tmp_path):
+    (tmp_path / "params.json").write_text("{}")
+    (tmp_path / "params.yaml").write_text("train: {epochs: 2}\n")
+    with pytest.raises(ConfigError, match="holds params.json and params.yaml; keep exactly one"):
+        load_config(tmp_path)
+
+
 def test_diff_configs():
     a = parse_config({}).model_dump(mode="json")
     b = parse_config({}, ["optim.lr=0.5", "train.epochs=2"]).model_dump(mode="json")

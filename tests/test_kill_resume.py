@@ -63,3 +63,21 @@ def test_sigkill_at_random_points_then_resume_is_bit_identical(tmp_path):
     hb = json.loads((killed / "history.json").read_text())["rows"]
     assert [r["valid.loss"] for r in ha] == [r["valid.loss"] for r in hb]
     assert [r["train.loss"] for r in ha] == [r["train.loss"] for r in hb]
+
+
+def test_sigterm_says_once_where_it_stopped_and_resume_says_the_same(tmp_path):
+    exp = write_exp(tmp_path / "exp", {**PARAMS, "train": {**PARAMS["train"], "epochs": 200}})
+    proc = start(exp)
+    for line in proc.stdout:
+        if line.startswith("training "):
+            break
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    output = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 128 + signal.SIGTERM, output
+    stops = [line for line in output.splitlines() if "stopped by SIGTERM" in line]
+    assert len(stops) == 1 and "continue with: trainlab train" in stops[0], output
+    where = stops[0].split("(")[1].split(")")[0]  # e.g. "epoch 2, after batch 7 of 23"
+    resumed = start(exp, "--resume", "--set", "train.epochs=1", "--force")  # 1 < the epoch reached: ends at once
+    output = resumed.communicate(timeout=120)[0]
+    assert f"at {where}" in output, output

@@ -29,6 +29,8 @@ def test_two_gloo_processes_match_single_process_evaluation(tmp_path):
                           capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("done: 2 epochs") == 1  # only rank 0 prints
+    headers = [line for line in proc.stderr.splitlines() if line.startswith("training ")]
+    assert len(headers) == 1 and headers[0].endswith("2 processes"), proc.stderr  # and only rank 0 logs
     resolved = json.loads((exp / "params.resolved.json").read_text())
     assert resolved["_run"]["world_size"] == 2
     state = load_checkpoint(exp / "checkpoints" / "last.pt")
@@ -38,9 +40,12 @@ def test_two_gloo_processes_match_single_process_evaluation(tmp_path):
     single = Learner.from_config(parse_config(state["config"]), None, default_callbacks_on=False)
     single.load_state_dict(state, weights_only=True)
     metrics = single.evaluate("valid")
-    assert recorded["valid.accuracy"] == metrics["accuracy"]
+    # sharded and single-process evaluation batch the samples differently, so kernels may round differently:
+    # counts of samples are exact, a prediction on a near-tie may flip, losses agree to float32 rounding
+    n = single.data.valid.num_samples
     assert recorded["valid.per_class.support"] == metrics["per_class"]["support"]
-    assert recorded["valid.loss"] == pytest.approx(metrics["loss"], rel=1e-6)
+    assert abs(recorded["valid.accuracy"] - metrics["accuracy"]) <= 1 / n
+    assert recorded["valid.loss"] == pytest.approx(metrics["loss"], rel=1e-5)
     assert sum(metrics["per_class"]["support"]) == single.data.valid.num_samples
 
 

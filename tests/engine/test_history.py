@@ -22,6 +22,9 @@ def test_best_and_worst_classes():
     assert h.worst_classes("valid.per_class.accuracy", k=2) == [2, 1]  # lowest accuracy, last validated epoch
     assert h.worst_classes("valid.per_class.loss", k=1) == [2]  # highest loss
     assert h.worst_classes("valid.per_class.accuracy", k=1, epoch=0) == [1]
+    # mode says which way is better, as everywhere else: "max" is best, so the lowest values are the worst
+    assert h.worst_classes("valid.per_class.accuracy", k=2, mode="max") == [2, 1]
+    assert h.worst_classes("valid.per_class.loss", k=1, mode="min") == [2]
     assert h.per_class("valid.per_class.accuracy") == [[0.9, 0.2, 0.4], [0.95, 0.3, 0.2]]
     with pytest.raises(TrainlabError, match="no epoch recorded"):
         h.best("valid.f1")

@@ -264,3 +264,70 @@ def test_train_pass_restore_optimizer_state_leaves_adams_moments_untouched():
     learner.train_pass(subset, lr_scale=0.1)  # shared: the moments carry the pass's gradients
     p, s = next(iter(learner.optimizer.state.items()))
     assert not torch.equal(s["exp_avg"], before[id(p)]["exp_avg"]) and s["step"] == before[id(p)]["step"] + 2
+
+
+# ---------------------------------------------------------------------- one step path
+
+
+def test_a_skipped_last_batch_leaves_no_gradient_behind():
+    """skip_nonfinite with accumulate 2 and a NaN on the last of 6 batches: batch 5's gradient is stepped on
+    (its group ends with the epoch), never carried into the next epoch."""
+    learner = tiny_learner(skip_nonfinite=True, accumulate=2, batch_size=32)
+    learner.model.append(NaNOnce(at=6))  # 184 samples = 6 batches of 32 (the last has 24)
+    assert len(learner.data.train) == 6
+    grads_at_epoch_start = []
+
+    class Grads(Callback):
+        def on_epoch_start(self, learner):
+            grads_at_epoch_start.append([p.grad for p in learner.model.parameters()])
+
+    learner.callbacks = type(learner.callbacks)([Grads()])
+    learner.fit(2)
+    assert learner.loop.skipped_batches == 1 and learner.loop.step == 3 + 3  # batch 5 stepped alone
+    assert all(g is None for grads in grads_at_epoch_start for g in grads)
+    assert all(p.grad is None for p in learner.model.parameters())
+
+
+def test_epochs_and_extra_passes_share_one_step_function(monkeypatch):
+    from trainlab.engine.learner import Learner
+
+    calls = []
+    original = Learner._step
+
+    def spy(self, x, y, **kwargs):
+        calls.append(kwargs.get("loss_scale", 1.0))
+        return original(self, x, y, **kwargs)
+
+    monkeypatch.setattr(Learner, "_step", spy)
+    learner = tiny_learner().fit(1)
+    learner.train_pass(learner.data.train.subset(torch.arange(64), train=True), grad_scale=0.5)
+    assert calls == [1.0] * len(learner.data.train) + [0.5, 0.5]
+
+
+def test_every_param_groups_lr_is_recorded(tmp_path):
+    from trainlab.engine import HistoryWriter
+
+    learner = tiny_learner(optimizer="sgd", lr=0.1, callbacks=[HistoryWriter(tmp_path)])
+    learner.optimizer.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.01})
+    learner.fit(1)
+    row = learner.history.rows[-1]
+    assert row["lr"] == 0.1 and row["lr_groups"] == [0.1, 0.01]
+    assert "lr_groups.1" in (tmp_path / "history.csv").read_text().splitlines()[0]
+
+
+def test_frozen_batchnorm_keeps_its_statistics_unless_asked():
+    def learner_with_frozen_bn(**kwargs):
+        learner = tiny_learner(**kwargs)
+        learner.model.insert(2, torch.nn.BatchNorm1d(32))  # (B, 32) after the first Linear
+        for p in learner.model[2].parameters():
+            p.requires_grad_(False)  # what model.freeze does to the layers it names
+        return learner
+
+    frozen = learner_with_frozen_bn()
+    stats = {k: v.clone() for k, v in frozen.model[2].state_dict().items()}
+    frozen.fit(1)
+    assert all(torch.equal(v, frozen.model[2].state_dict()[k]) for k, v in stats.items())
+    assert frozen.model.training and not frozen.model[2].training  # eval mode while training
+
+    updating = learner_with_frozen_bn(freeze_bn_stats=False).fit(1)
+    assert not torch.equal(stats["running_mean"], updating.model[2].running_mean)

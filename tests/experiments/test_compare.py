@@ -81,3 +81,10 @@ def test_evaluate_writes_predictions_that_match_the_metrics(trained, tmp_path):
     assert float(loss.mean()) == pytest.approx(ev.metrics["loss"], rel=1e-4)
     cm = np.array(ev.metrics["confusion_matrix"])
     assert np.array_equal(cm, np.bincount(target * 4 + pred, minlength=16).reshape(4, 4))
+
+
+def test_a_missing_experiment_is_refused_before_any_seed_trains(tmp_path, lab, cli):
+    a = lab.write(tmp_path / "a", lab.tiny())
+    code, _, err = cli("compare", a, tmp_path / "missing", "--seeds", "1")
+    assert code == 2 and "missing" in err and "does not exist" in err
+    assert not (a / "seeds").exists()

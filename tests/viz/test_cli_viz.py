@@ -60,6 +60,8 @@ def test_viz_with_a_layer_channel_image_and_target(trained, tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--what", "feature-maps", "--layer", "blok2"], "Did you mean 'block2'"),
     (["--what", "top-patches", "--channel", "99"], "out of range"),
+    (["--what", "feature-maps", "--channel", "999"], "--channel 999 is out of range"),
+    (["--what", "receptive-field", "--unit", "50,50"], "--unit 50,50 is outside"),
     (["--what", "saliency", "--index", "100000"], "outside the valid split"),
     (["--what", "saliency", "--target", "eleven"], "not a class"),
     (["--what", "filters", "--image", "missing.png"], "cannot read image"),

@@ -160,6 +160,31 @@ def _layer(ctx: Context) -> str:
     return ctx.layer
 
 
+def _check_channel_and_unit(ctx: Context) -> None:
+    """Refuse a --channel or --unit outside the chosen layer's output before any picture is drawn."""
+    from ..viz.activations import describe_output
+
+    shape = describe_output(ctx.model, ctx.images, _layer(ctx))  # (C, H, W) or (C,)
+    if not 0 <= ctx.channel < shape[0]:
+        raise ConfigError(f"--channel {ctx.channel} is out of range: {ctx.layer} has {shape[0]} channels "
+                          f"(0-{shape[0] - 1}).")
+    _unit(ctx, shape)
+
+
+def _unit(ctx: Context, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The --unit position (Y,X) in a layer output of ``shape`` (C, H, W); default its centre."""
+    if not ctx.args.unit:
+        return tuple(s // 2 for s in shape[1:])
+    try:
+        position = tuple(int(v) for v in ctx.args.unit.split(","))
+    except ValueError:
+        raise ConfigError(f"--unit {ctx.args.unit!r}: expected Y,X such as 3,4.") from None
+    if len(position) != len(shape) - 1 or not all(0 <= p < s for p, s in zip(position, shape[1:])):
+        raise ConfigError(f"--unit {ctx.args.unit} is outside {ctx.layer}'s output of "
+                          f"{'×'.join(map(str, shape[1:]))} positions; give Y,X within it.")
+    return position
+
+
 def feature_maps_pic(ctx: Context) -> None:
     from ..viz import feature_maps
     from ..viz.pictures import plot_feature_maps, to_display
@@ -211,13 +236,7 @@ def receptive_field_pic(ctx: Context) -> None:
 
     layer = _layer(ctx)
     shape = describe_output(ctx.model, ctx.images, layer)
-    if ctx.args.unit:
-        try:
-            position = tuple(int(v) for v in ctx.args.unit.split(","))
-        except ValueError:
-            raise ConfigError(f"--unit {ctx.args.unit!r}: expected Y,X such as 3,4.") from None
-    else:
-        position = tuple(s // 2 for s in shape[1:])
+    position = _unit(ctx, shape)
     rf = receptive_field(ctx.model, layer, tuple(ctx.images.shape[1:]), (ctx.channel, *position))
     background = to_display(ctx.images[0], ctx.mean, ctx.std)
     path = plot_receptive_field(rf, ctx.png("receptive-field", layer, *position), image=background,
@@ -331,6 +350,8 @@ def viz(args: argparse.Namespace) -> int:
     out = args.out or args.exp / "viz"
     ctx = Context(model=model, init_model=init_model, cfg=cfg, data=data, layer=args.layer, channel=args.channel,
                   images=images.to(device), names=names, args=args, out=out)
+    if args.channel or args.unit:
+        _check_channel_and_unit(ctx)
     for name in what:
         PICTURES[name](ctx)
     index = update_index(out, ctx.written, title=f"trainlab viz: {args.exp}")

@@ -52,12 +52,16 @@ class History:
 
     def worst_classes(self, metric: str = "valid.per_class.accuracy", k: int = 2, epoch: int = -1,
                       mode: str | None = None) -> list[int]:
-        """Indices of the k worst classes at ``epoch`` (highest loss, or lowest score for other metrics)."""
+        """Indices of the k worst classes at ``epoch``, worst first.
+
+        ``mode`` says which way is better, as everywhere in trainlab ("max": the highest value is best, so the
+        lowest is worst); by default "min" for losses and "max" for scores.
+        """
         rows = [r for r in self.rows if metric in r]
         if not rows:
             raise TrainlabError(f"no epoch recorded {metric!r}.")
         values = rows[epoch][metric]
-        higher_is_worse = (mode == "max") if mode else metric.endswith("loss")
+        higher_is_worse = (mode == "min") if mode else metric.endswith("loss")
         order = sorted(range(len(values)), key=lambda i: values[i], reverse=higher_is_worse)
         return order[:k]
 

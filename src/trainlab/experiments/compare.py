@@ -193,6 +193,8 @@ def compare(exps: list[Path], seeds: list[int], *, split: str = "test", override
         raise ConfigError(f"compare needs at least two experiments, got {len(exps)}.")
     if not seeds:
         raise ConfigError("compare needs at least one seed (--seeds N).")
+    for exp in exps:  # every experiment's params must be valid before any seed trains
+        parse_config(apply_overrides(base_params(exp), list(overrides)), source=str(exp))
     names = _names(exps)
     runs = {n: [run_seed(e, s, split=split, overrides=overrides, train=train) for s in seeds]
             for n, e in zip(names, exps)}

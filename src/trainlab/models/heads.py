@@ -78,7 +78,8 @@ def freeze(model: nn.Module, spec: bool | str | list[str] | None) -> None:
         spec: ``True`` or ``"all_but_head"``: freeze everything but the head (whose parameters are made
             trainable); a name prefix or a list of them (e.g. ``["conv1", "layer1"]``): freeze the
             parameters under those modules; ``None`` or ``False``: change nothing.
-            Batch-norm running statistics still update in training mode; only gradients stop.
+            Gradients stop here; whether a frozen BatchNorm layer also keeps its running statistics is the
+            Learner's ``freeze_bn_stats`` (``model.freeze_bn_stats``, true by default: it runs in eval mode).
 
     Example:
         >>> from trainlab.models import build_model
