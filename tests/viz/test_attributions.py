@@ -14,8 +14,14 @@ def test_maps_have_the_input_shape_and_are_zero_where_the_input_cannot_matter(me
     x = torch.randn(3, 2, 8, 8)
     maps = attribute(method, net, x, target=1) if method != "occlusion" else occlusion(net, x, 1, window=4, stride=4)
     assert maps.shape == x.shape
-    assert torch.all(maps[..., 4:] == 0)  # the right half never reaches the output
-    assert maps[..., :4].abs().sum() > 0
+    right, left = maps[..., 4:].abs().max(), maps[..., :4].abs().max()
+    if method == "occlusion":
+        # occlusion subtracts two forward passes of differently batched inputs; whether they round alike depends
+        # on the CPU's kernels (AVX-512 left -3e-8 here), so "zero" is relative to the map's scale
+        assert right <= 1e-5 * left
+    else:
+        assert right == 0  # gradients: the right half has no path to the output, so they are exact zeros
+    assert left > 0
 
 
 def test_registry_lists_the_methods():
