@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .callback import Callback
 from .checkpoint import atomic_write_text
+from .checkpointing import Checkpoint
 
 log = logging.getLogger("trainlab")
 
@@ -71,6 +72,8 @@ class Progress(Callback):
 
 class HistoryWriter(Callback):
     """history.json and history.csv in the experiment folder, rewritten atomically each epoch."""
+
+    run_after = (Checkpoint,)  # the files never describe an epoch whose checkpoint is not written yet
 
     def __init__(self, exp_dir: Path) -> None:
         self.exp_dir = Path(exp_dir)
