@@ -99,10 +99,14 @@ class RunLog:
 
 
 @contextlib.contextmanager
-def run_log(path: Path, *, start: bool = True) -> Iterator[RunLog]:
+def run_log(path: Path, *, start: bool = True, enabled: bool = True) -> Iterator[RunLog]:
     """While inside, trainlab's log (and warnings) also go to ``path``; ``start=False`` holds them until
-    :meth:`RunLog.open`. Called from Python rather than the CLI, INFO records are still written there."""
+    :meth:`RunLog.open`. Called from Python rather than the CLI, INFO records are still written there.
+    ``enabled=False`` (a process that writes no files): nothing is attached (and nothing opens the file)."""
     log = RunLog(path)
+    if not enabled:
+        yield log
+        return
     loggers = [logging.getLogger("trainlab"), logging.getLogger("py.warnings")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
