@@ -151,3 +151,20 @@ def test_features_register_their_sections_models_and_datasets_without_a_central_
     assert "crnn" in MODELS and "digit-strings" in TASK_DATASETS
     with pytest.raises(ConfigError, match="unknown key 'focs'.*Did you mean 'focus'"):
         parse_config({"focs": {}})
+
+
+def test_docs_params_md_is_the_generated_reference():
+    from pathlib import Path
+
+    from trainlab.config import params_reference
+
+    page = Path(__file__).resolve().parent.parent / "docs" / "params.md"
+    assert page.read_text() == params_reference() + "\n", "regenerate it: trainlab params > docs/params.md"
+
+
+def test_every_params_key_has_a_description():
+    from trainlab.config import params_reference
+
+    rows = [line for line in params_reference().splitlines() if line.startswith("| `")]
+    missing = [line.split("`")[1] for line in rows if not line.rsplit("|", 2)[1].strip()]
+    assert len(rows) > 100 and missing == [], f"add Field(description=...) to: {', '.join(missing)}"

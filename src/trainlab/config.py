@@ -29,24 +29,38 @@ class Section(BaseModel):
 
 
 class DataConfig(Section):
-    name: str = "digits"
-    root: str | None = None  # falls back to env TRAINLAB_DATA for datasets that read files
-    batch_size: int = Field(64, gt=0)
-    eval_batch_size: int | None = Field(None, gt=0)
-    valid_fraction: float = Field(0.1, gt=0, lt=1)
-    test_fraction: float = Field(0.2, gt=0, lt=1)  # only for datasets without a test split (digits)
-    augment: Literal["none", "light", "standard"] = "none"
-    mean: list[float] | None = None  # per channel; computed on train when absent
-    std: list[float] | None = None
-    image_size: tuple[int, int] | None = None  # folder datasets: resize to (H, W)
-    channels: Literal[1, 3] | None = None  # folder datasets: convert to L or RGB
-    num_workers: int = Field(0, ge=0)
-    download: bool = False
-    max_train_samples: int | None = Field(None, gt=0)  # a quick subset for smoke runs
-    # Seed of the train/valid/test carving and of max_train_samples; null: train.seed. Fix it to compare
-    # runs with different train.seed (init, order, augmentation) on the same validation split.
-    split_seed: int | None = None
-    args: dict[str, Any] = {}  # dataset-specific options (e.g. synthetic: num_classes, samples)
+    """Which data, how it is split, batched and augmented (see docs/data.md)."""
+
+    name: str = Field("digits", description="the dataset: digits, fashion-mnist, folder, synthetic, or one a "
+                                            "feature registers (digit-strings, text-lines, ...)")
+    root: str | None = Field(None, description="where a dataset's files are; datasets that read files fall back "
+                                               "to the env variable TRAINLAB_DATA")
+    batch_size: int = Field(64, gt=0, description="training batch size (per process)")
+    eval_batch_size: int | None = Field(None, gt=0, description="batch size for evaluation (default: batch_size)")
+    valid_fraction: float = Field(0.1, gt=0, lt=1, description="share of the training data carved out, stratified, "
+                                                               "as the validation split when the dataset has none")
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="share carved out as the test split, for datasets "
+                                                              "without one (digits, synthetic)")
+    augment: Literal["none", "light", "standard"] = Field("none", description="light: random crop and a flip where "
+                                                          "it keeps the label; standard: light plus random erasing")
+    mean: list[float] | None = Field(None, description="per-channel normalization mean (default: computed on the "
+                                                       "training split)")
+    std: list[float] | None = Field(None, description="per-channel normalization std (default: computed on the "
+                                                      "training split)")
+    image_size: tuple[int, int] | None = Field(None, description="[H, W] every image of a folder dataset is "
+                                                                 "resized to")
+    channels: Literal[1, 3] | None = Field(None, description="folder datasets: convert images to 1 (L) or 3 (RGB) "
+                                                             "channels")
+    num_workers: int = Field(0, ge=0, description="worker processes reading file-backed datasets")
+    download: bool = Field(False, description="allow downloading a dataset that supports it (nothing downloads "
+                                              "otherwise)")
+    max_train_samples: int | None = Field(None, gt=0, description="keep a stratified subset of this many training "
+                                                                  "samples")
+    split_seed: int | None = Field(None, description="seed of the train/valid/test carving and of "
+                                                     "max_train_samples (default: train.seed); fix it to compare "
+                                                     "seeds on the same validation split")
+    args: dict[str, Any] = Field({}, description="options of the dataset itself (e.g. synthetic: num_classes, "
+                                                 "samples)")
 
     def seed_for_splits(self, run_seed: int) -> int:
         """The seed the splits are carved with: ``split_seed``, or the run's seed when it is not set."""
@@ -54,27 +68,38 @@ class DataConfig(Section):
 
 
 class ModelConfig(Section):
-    name: str = "cnn_tiny"
-    num_classes: int | None = Field(None, gt=1)  # when set, must match the data
-    dropout: float = Field(0.0, ge=0, lt=1)
-    small_stem: bool = False
-    pretrained: str | None = None  # a local file: torchvision state dict or trainlab checkpoint
-    freeze: bool | Literal["all_but_head"] | list[str] | None = None
-    groups: list[list[str]] | None = None  # name prefixes, one list per optimizer group
-    channels_last: bool = False
-    args: dict[str, Any] = {}
-    # BatchNorm layers whose parameters model.freeze froze also keep their running statistics (they run in eval
-    # mode while training); false: they still update the statistics every batch.
-    freeze_bn_stats: bool = True
+    """The architecture, its weights and what trains (see ``trainlab models``)."""
+
+    name: str = Field("cnn_tiny", description="a registered architecture (trainlab models lists them)")
+    num_classes: int | None = Field(None, gt=1, description="when set, checked against the data's class count")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout before the classifier layer (replaces a "
+                                                        "torchvision model's own)")
+    small_stem: bool = Field(False, description="torchvision CNNs: a 3x3 stride-1 first conv and no stem max-pool, "
+                                                "for small images")
+    pretrained: str | None = Field(None, description="a local weights file (torchvision state dict or trainlab "
+                                                     "checkpoint); relative paths are read from the experiment folder")
+    freeze: bool | Literal["all_but_head"] | list[str] | None = Field(
+        None, description="true or all_but_head: train only the head; a list of name prefixes: freeze those modules")
+    groups: list[list[str]] | None = Field(None, description="module name prefixes, one list per optimizer parameter "
+                                                             "group (with a list optim.lr)")
+    channels_last: bool = Field(False, description="train in the channels_last memory format (faster convolutions "
+                                                   "on many CPUs and GPUs)")
+    args: dict[str, Any] = Field({}, description="options of the architecture itself (e.g. cnn_small: width, "
+                                                 "blocks)")
+    freeze_bn_stats: bool = Field(True, description="BatchNorm layers whose parameters are frozen also keep their "
+                                                    "running statistics (run in eval mode); false updates them")
 
 
 class OptimConfig(Section):
-    name: Literal["sgd", "adam", "adamw", "rmsprop"] = "adam"
-    lr: float | list[float] = 1e-3
-    weight_decay: float = Field(0.0, ge=0)
-    momentum: float = Field(0.9, ge=0, lt=1)
-    nesterov: bool = False
-    betas: tuple[float, float] = (0.9, 0.999)
+    """The optimizer."""
+
+    name: Literal["sgd", "adam", "adamw", "rmsprop"] = Field("adam", description="the optimizer")
+    lr: float | list[float] = Field(1e-3, description="learning rate, or a list: one per parameter group "
+                                                      "(discriminative learning rates)")
+    weight_decay: float = Field(0.0, ge=0, description="weight decay (decoupled for adamw)")
+    momentum: float = Field(0.9, ge=0, lt=1, description="sgd and rmsprop momentum")
+    nesterov: bool = Field(False, description="sgd: Nesterov momentum")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="adam and adamw: the moments' decay rates")
 
     @field_validator("lr")
     @classmethod
@@ -90,46 +115,62 @@ class OptimConfig(Section):
 
 
 class ScheduleConfig(Section):
-    name: Literal["none", "one_cycle", "cosine", "step", "plateau"] = "none"
-    div_factor: float = Field(25.0, gt=0)  # one_cycle: start lr = max_lr / div_factor
-    final_div_factor: float = Field(1e4, gt=0)
-    pct_start: float = Field(0.3, gt=0, lt=1)
-    eta_min: float = Field(0.0, ge=0)  # cosine
-    step_size: int = Field(10, gt=0)  # step: epochs between decays
-    gamma: float = Field(0.1, gt=0)  # step
-    factor: float = Field(0.1, gt=0, lt=1)  # plateau
-    patience: int = Field(5, ge=0)  # plateau
-    monitor: str = "valid.loss"  # plateau
-    mode: Literal["min", "max"] = "min"  # plateau
+    """The learning-rate schedule: one_cycle steps every optimizer step, cosine and step every epoch, plateau
+    after each validation."""
+
+    name: Literal["none", "one_cycle", "cosine", "step", "plateau"] = Field("none", description="the schedule")
+    div_factor: float = Field(25.0, gt=0, description="one_cycle: the start lr is optim.lr / div_factor")
+    final_div_factor: float = Field(1e4, gt=0, description="one_cycle: the final lr is the start lr / "
+                                                           "final_div_factor")
+    pct_start: float = Field(0.3, gt=0, lt=1, description="one_cycle: share of the steps spent rising")
+    eta_min: float = Field(0.0, ge=0, description="cosine: the lowest lr")
+    step_size: int = Field(10, gt=0, description="step: epochs between decays")
+    gamma: float = Field(0.1, gt=0, description="step: the lr is multiplied by gamma every step_size epochs")
+    factor: float = Field(0.1, gt=0, lt=1, description="plateau: the lr is multiplied by factor on a plateau")
+    patience: int = Field(5, ge=0, description="plateau: validations without improvement before reducing")
+    monitor: str = Field("valid.loss", description="plateau: the metric watched")
+    mode: Literal["min", "max"] = Field("min", description="plateau: min if lower is better, max if higher is")
 
 
 class EarlyStoppingConfig(Section):
-    monitor: str = "valid.loss"
-    mode: Literal["min", "max"] = "min"
-    patience: int = Field(5, ge=0)
-    min_delta: float = Field(0.0, ge=0)
-    restore_best: bool = True
+    """Stop when a validation metric stops improving."""
+
+    monitor: str = Field("valid.loss", description="the metric watched")
+    mode: Literal["min", "max"] = Field("min", description="min if lower is better, max if higher is")
+    patience: int = Field(5, ge=0, description="validated epochs without an improvement before stopping")
+    min_delta: float = Field(0.0, ge=0, description="the smallest change that counts as an improvement")
+    restore_best: bool = Field(True, description="give the model the best epoch's weights back when training "
+                                                 "stops")
 
 
 class TrainConfig(Section):
-    epochs: int = Field(10, gt=0)
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: Literal["32", "bf16", "16"] = "32"
-    compile: bool = False  # torch.compile the training step's model (CPU needs a C++ compiler; first steps are slow)
-    grad_clip: float | None = Field(None, gt=0)
-    accumulate: int = Field(1, gt=0)
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
-    eval_every: int = Field(1, gt=0)  # epochs
-    save_every: int = Field(1, gt=0)  # epochs between last.pt writes
-    save_every_steps: int | None = Field(None, gt=0)  # also write last.pt every N optimizer steps
-    sync_batchnorm: bool = False  # with several processes: BatchNorm statistics over the global batch
-    skip_nonfinite: bool = False  # skip batches whose loss is NaN/inf (one host sync per step) instead of stopping
-    log_every: int = Field(50, gt=0)  # steps between progress updates
-    num_threads: int | None = Field(None, gt=0)
-    monitor: str = "valid.loss"  # decides best.pt
-    mode: Literal["min", "max"] = "min"
-    early_stopping: EarlyStoppingConfig | None = None
+    """How training runs."""
+
+    epochs: int = Field(10, gt=0, description="epochs to train")
+    seed: int = Field(0, description="seeds initialization, batch order, augmentation and (unless data.split_seed) "
+                                     "the splits")
+    device: str = Field("auto", description="auto (CUDA when available) | cpu | cuda | cuda:N")
+    precision: Literal["32", "bf16", "16"] = Field("32", description="32: float32; bf16 or 16: autocast (16 needs "
+                                                                     "CUDA)")
+    compile: bool = Field(False, description="torch.compile the training step's model (CPU needs a C++ compiler; "
+                                             "the first steps are slow)")
+    grad_clip: float | None = Field(None, gt=0, description="clip the global gradient norm to this")
+    accumulate: int = Field(1, gt=0, description="batches per optimizer step (gradient accumulation)")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="classification: label smoothing")
+    eval_every: int = Field(1, gt=0, description="epochs between validations (the last epoch always validates)")
+    save_every: int = Field(1, gt=0, description="epochs between last.pt writes")
+    save_every_steps: int | None = Field(None, gt=0, description="also write last.pt every N optimizer steps, to "
+                                                                 "resume mid-epoch")
+    sync_batchnorm: bool = Field(False, description="with several processes: BatchNorm statistics over the global "
+                                                    "batch")
+    skip_nonfinite: bool = Field(False, description="skip batches whose loss is NaN or infinite (one host sync per "
+                                                    "step) instead of stopping")
+    log_every: int = Field(50, gt=0, description="optimizer steps between progress-bar and TensorBoard updates")
+    num_threads: int | None = Field(None, gt=0, description="CPU threads for torch (default: torch's choice)")
+    monitor: str = Field("valid.loss", description="the metric that decides best.pt")
+    mode: Literal["min", "max"] = Field("min", description="min if lower monitor values are better, max if higher")
+    early_stopping: EarlyStoppingConfig | None = Field(None, description="stop when a validation metric stops "
+                                                                         "improving (off when absent)")
 
     @field_validator("precision", mode="before")
     @classmethod
@@ -138,10 +179,13 @@ class TrainConfig(Section):
 
 
 class LoggingConfig(Section):
-    progress: Literal["auto", "bar", "epoch", "none"] = "auto"
-    tensorboard: bool = True
-    plot: bool = True  # training_history.png at the end of fit
-    level: Literal["DEBUG", "INFO", "WARNING"] = "INFO"
+    """What a run reports while it trains."""
+
+    progress: Literal["auto", "bar", "epoch", "none"] = Field("auto", description="auto: a bar on a terminal, one "
+                                                              "line per epoch otherwise")
+    tensorboard: bool = Field(True, description="write TensorBoard event files to EXP/tensorboard/")
+    plot: bool = Field(True, description="draw training_history.png when training ends")
+    level: Literal["DEBUG", "INFO", "WARNING"] = Field("INFO", description="log level of train.log and the console")
 
 
 class Config(Section):
@@ -417,3 +461,88 @@ def diff_configs(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> 
         elif a != b:
             changed.append(name)
     return changed
+
+
+# --------------------------------------------------------------------------- the params reference
+
+
+def _type_text(annotation: Any) -> str:
+    """A reader's name for a field's type: 'int', 'float | null', 'none | light | standard', 'list of str'."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is type(None):
+        return "null"
+    if origin is typing.Annotated:
+        return _type_text(args[0])
+    if origin is typing.Literal:
+        return " \\| ".join(str(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " \\| ".join(_type_text(a) for a in args)
+    if origin is list:
+        return f"list of {_type_text(args[0])}" if args else "list"
+    if origin is tuple:
+        return "[" + ", ".join(_type_text(a) for a in args) + "]"
+    if origin is dict:
+        return "mapping"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "section"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _sections_in(annotation: Any) -> list[type[BaseModel]]:
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found = []
+    for arg in typing.get_args(annotation):
+        found += _sections_in(arg)
+    return found
+
+
+def _rows(model: type[BaseModel], prefix: str) -> list[tuple[str, str, str, str]]:
+    """(dotted key, type, default, description) of every key of ``model``, sub-sections expanded."""
+    import typing
+
+    rows = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{field.alias or name}"
+        if field.is_required():
+            default = "required"
+        else:
+            value = field.get_default(call_default_factory=True)
+            default = json.dumps(value.model_dump(mode="json", by_alias=True) if isinstance(value, BaseModel)
+                                 else value, default=str)
+        rows.append((key, _type_text(field.annotation), default, field.description or ""))
+        inner = _sections_in(field.annotation)
+        if len(inner) == 1:  # a sub-section (or a list of them: model.morph[].op)
+            rows += _rows(inner[0], f"{key}[]." if typing.get_origin(field.annotation) is list else f"{key}.")
+    return rows
+
+
+def params_reference() -> str:
+    """The params file's reference in Markdown, generated from the schema (docs/params.md is this text).
+
+    Example:
+        >>> "| `train.epochs` | int | 10 | epochs to train |" in params_reference()
+        True
+    """
+    model = config_model()
+    base = list(Config.model_fields)
+    out = ["# Params reference", "",
+           "Every key a params file (`params.json` or `params.yaml`) can hold, with its type, default and meaning.",
+           "Generated from the schema by `trainlab params` (a test checks that this page matches it). Layers:",
+           "defaults < params file < `--set section.key=value`. Unknown keys are errors that name the closest",
+           "valid key. Sections after `logging` come from features; an absent feature section means the",
+           "feature is off.", ""]
+    for name in [*base, *sorted(set(model.model_fields) - set(base))]:
+        field = model.model_fields[name]
+        section = _sections_in(field.annotation)[0]
+        documented = next(c for c in section.__mro__ if c.__doc__ and c not in (Section, BaseModel))
+        doc = documented.__doc__.strip().split("\n\n")[0].replace("\n", " ")
+        out += [f"## {name}", "", doc, "", "| key | type | default | description |", "|---|---|---|---|"]
+        out += [f"| `{key}` | {kind} | {default} | {text} |" for key, kind, default, text in _rows(section, f"{name}.")]
+        out.append("")
+    return "\n".join(out)

@@ -14,6 +14,9 @@ def register(verbs: argparse._SubParsersAction) -> None:
     s.set_defaults(func=summary)
     m = verbs.add_parser("models", help="list the registered model names")
     m.set_defaults(func=models)
+    p = verbs.add_parser("params", help="every key a params file can hold, with type, default and meaning",
+                         description="Prints the params reference in Markdown (docs/params.md is this output).")
+    p.set_defaults(func=params)
     f = verbs.add_parser("flops", help="count FLOPs and parameters, per layer, forward and backward",
                          description="FLOPs = floating-point operations (a multiply-add is 2 FLOPs = 1 MAC), "
                                      "counted on the meta device; backward is measured, not assumed.")
@@ -63,6 +66,13 @@ def flops(args: argparse.Namespace) -> int:
         shape = (1, *data.input_shape)
     profile = count(model, torch.zeros(shape), backward=args.backward)
     print(profile.to_json() if args.json else profile.table(by_module=args.by_module))
+    return 0
+
+
+def params(args: argparse.Namespace) -> int:
+    from ..config import params_reference
+
+    print(params_reference())
     return 0
 
 

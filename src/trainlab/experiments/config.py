@@ -9,9 +9,12 @@ from ..config import Section
 
 
 class SearchConfig(Section):
-    space: dict[str, Any] = {}
-    sampler: Literal["grid", "random", "tpe"] = "grid"
-    trials: int | None = Field(None, gt=0)
-    metric: str = "valid.accuracy"
-    direction: Literal["minimize", "maximize"] = "maximize"
-    pruner: Literal["none", "median", "hyperband"] = "none"
+    """A hyperparameter search over child experiments (trainlab search)."""
+
+    space: dict[str, Any] = Field({}, description="dotted keys to a list of values or {low, high, log, step}")
+    sampler: Literal["grid", "random", "tpe"] = Field("grid", description="grid: every combination; random and "
+                                                      "tpe need trials")
+    trials: int | None = Field(None, gt=0, description="how many trials (grid: the first N combinations)")
+    metric: str = Field("valid.accuracy", description="the validation metric a trial is judged by (its best epoch)")
+    direction: Literal["minimize", "maximize"] = Field("maximize", description="which way the metric is better")
+    pruner: Literal["none", "median", "hyperband"] = Field("none", description="stop unpromising trials early")

@@ -9,30 +9,36 @@ from ..config import Section
 
 
 class FocusPenalty(Section):
-    mode: Literal["lr_scale", "grad_scale"] = "lr_scale"  # lr_scale: the lr of focus steps × value
-    value: float = Field(1e-2, gt=0)
+    """How the focus pass is damped."""
+
+    mode: Literal["lr_scale", "grad_scale"] = Field("lr_scale", description="lr_scale: the lr of focus steps × "
+                                                    "value; grad_scale: the gradients × value (the original's)")
+    value: float = Field(1e-2, gt=0, description="the damping factor")
 
 
 class FocusPlateauRule(Section):
-    metric: str = "valid.loss"
-    patience: int = Field(2, gt=0)  # epochs without a new best before focusing
-    mode: Literal["min", "max"] | None = None  # default: min for losses, max otherwise
+    """Focus while a metric has not beaten its best for some epochs."""
+
+    metric: str = Field("valid.loss", description="the metric watched")
+    patience: int = Field(2, gt=0, description="epochs without a new best before focusing")
+    mode: Literal["min", "max"] | None = Field(None, description="min if lower is better (default for losses), max "
+                                                                 "otherwise")
 
 
 class FocusEvery(Section):
-    every: int = Field(gt=0)
+    every: int = Field(gt=0, description="focus every N epochs")
 
 
 class FocusAfterEpoch(Section):
-    after_epoch: int = Field(ge=0)
+    after_epoch: int = Field(ge=0, description="focus from the epoch after this one on")
 
 
 class FocusPlateau(Section):
-    plateau: FocusPlateauRule = FocusPlateauRule()
+    plateau: FocusPlateauRule = Field(FocusPlateauRule(), description="focus while the metric is on a plateau")
 
 
 class FocusSteps(Section):
-    steps: int = Field(gt=0)
+    steps: int = Field(gt=0, description="optimizer steps per focus pass")
 
 
 def _policy_tag(v: Any) -> str | None:
@@ -49,19 +55,28 @@ class FocusConfig(Section):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, validate_by_name=True,
                               validate_by_alias=True, serialize_by_alias=True)
-    k: int = Field(2, gt=0)
-    monitor: str = "loss"  # a per-class validation metric: loss (highest is worst), accuracy, f1 (lowest is worst)
-    split: Literal["valid"] = "valid"
+    k: int = Field(2, gt=0, description="classes per focus pass")
+    monitor: str = Field("loss", description="the per-class validation metric that ranks classes: loss (highest is "
+                                             "worst), accuracy or f1 (lowest is worst)")
+    split: Literal["valid"] = Field("valid", description="the split that ranks classes: valid only (the test split "
+                                                         "must never choose what to train on)")
     when: Annotated[Annotated[Literal["always"], Tag("always")] | Annotated[FocusEvery, Tag("every")]
                     | Annotated[FocusAfterEpoch, Tag("after_epoch")] | Annotated[FocusPlateau, Tag("plateau")],
-                    Discriminator(_policy_tag)] = "always"
-    order: Literal["after", "before"] = "after"  # before: the reversed variant
-    penalty: FocusPenalty = FocusPenalty()
-    pass_: Literal["full"] | FocusSteps = Field("full", alias="pass")
-    mode: Literal["hard", "soft"] = "hard"
-    temperature: float = Field(0.1, gt=0)  # soft: p(class) = softmax(error / temperature)
-    freeze_norm: bool = True  # BatchNorm keeps (and normalizes with) its running statistics during focus passes
-    optimizer_state: Literal["restore", "shared"] = "restore"  # restore: focus steps leave no trace in Adam's moments
+                    Discriminator(_policy_tag)] = Field("always", description="always | {every: N} | "
+                                                        "{after_epoch: N} | {plateau: {metric, patience, mode}}")
+    order: Literal["after", "before"] = Field("after", description="after the normal pass, or before it (the "
+                                                                   "reversed variant)")
+    penalty: FocusPenalty = Field(FocusPenalty(), description="how focus steps are damped")
+    pass_: Literal["full"] | FocusSteps = Field("full", alias="pass", description="full: each chosen class's "
+                                                "training samples once; {steps: N}: N optimizer steps")
+    mode: Literal["hard", "soft"] = Field("hard", description="hard: the k worst classes; soft: every class drawn "
+                                                              "with p = softmax(error / temperature)")
+    temperature: float = Field(0.1, gt=0, description="soft: the temperature, in the metric's units")
+    freeze_norm: bool = Field(True, description="BatchNorm layers keep (and normalize with) their running "
+                                                "statistics during focus passes")
+    optimizer_state: Literal["restore", "shared"] = Field("restore", description="restore: the optimizer's state "
+                                                          "(momentum, Adam's moments) is put back after a focus pass; "
+                                                          "shared: focus steps change it (the original)")
 
     @field_validator("split", mode="before")
     @classmethod

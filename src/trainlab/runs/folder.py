@@ -83,10 +83,10 @@ class RunLog:
     previous run's ``train.log`` was archived), then written there with everything that follows.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, level: str = "INFO") -> None:
         self.path = Path(path)
         self.buffer = logging.handlers.MemoryHandler(capacity=100_000, flushLevel=logging.CRITICAL + 1)
-        self.buffer.setLevel(logging.INFO)
+        self.buffer.setLevel(level)
         self.file: logging.FileHandler | None = None
 
     def open(self) -> None:
@@ -99,11 +99,11 @@ class RunLog:
 
 
 @contextlib.contextmanager
-def run_log(path: Path, *, start: bool = True, enabled: bool = True) -> Iterator[RunLog]:
-    """While inside, trainlab's log (and warnings) also go to ``path``; ``start=False`` holds them until
-    :meth:`RunLog.open`. Called from Python rather than the CLI, INFO records are still written there.
-    ``enabled=False`` (a process that writes no files): nothing is attached (and nothing opens the file)."""
-    log = RunLog(path)
+def run_log(path: Path, *, level: str = "INFO", start: bool = True, enabled: bool = True) -> Iterator[RunLog]:
+    """While inside, trainlab's log (and warnings) at ``level`` and above also go to ``path``; ``start=False``
+    holds them until :meth:`RunLog.open`. ``enabled=False`` (a process that writes no files): nothing is
+    attached (and nothing opens the file)."""
+    log = RunLog(path, level)
     if not enabled:
         yield log
         return
@@ -111,8 +111,8 @@ def run_log(path: Path, *, start: bool = True, enabled: bool = True) -> Iterator
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.addHandler(log.buffer)
-        if logger.getEffectiveLevel() > logging.INFO:
-            logger.setLevel(logging.INFO)
+        if logger.getEffectiveLevel() > logging.getLevelName(level):
+            logger.setLevel(level)
     if start:
         log.open()
     try:

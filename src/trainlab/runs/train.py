@@ -120,7 +120,7 @@ def run_experiment(folder: str | Path, cfg: Config, *, existing: Existing = "ref
         if main:
             folder.mkdir(parents=True, exist_ok=True)
         state, archive = _previous(folder, cfg, existing, force) if main else (_rank_state(folder, existing), False)
-        with run_log(folder / "train.log", start=False, enabled=main) as file_log:
+        with run_log(folder / "train.log", level=cfg.logging.level, start=False, enabled=main) as file_log:
             stopper = GracefulStop()
             learner = Learner.from_config(cfg, folder, overfit_batches=overfit_batches,
                                           callbacks=[stopper, *callbacks])
