@@ -138,3 +138,14 @@ def test_summary_and_models(tmp_path, tiny_params, capsys):
     assert code == 0 and "Linear" in out
     code, out, _ = run(capsys, "models")
     assert code == 0 and {"mlp", "cnn_tiny", "cnn_small", "resnet18"} <= set(out.split())
+
+
+def test_every_verb_is_listed_with_a_line_and_its_help_ends_with_an_example(capsys):
+    from trainlab.cli import build_parser
+
+    verbs = build_parser()._subparsers._group_actions[0]
+    listed = {action.dest: action.help for action in verbs._choices_actions}
+    assert set(listed) == set(verbs.choices) and all(listed.values())
+    for name, sub in verbs.choices.items():
+        text = sub.format_help().rstrip()
+        assert "example:" in text and text.splitlines()[-1].strip().startswith("trainlab "), name

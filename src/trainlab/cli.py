@@ -26,7 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pdb", action="store_true", help="drop into the debugger on an exception")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for name in VERB_MODULES:
-        import_module(f".commands.{name}", __package__).register(verbs)
+        module = import_module(f".commands.{name}", __package__)
+        module.register(verbs)
+        for verb, lines in module.EXAMPLES.items():
+            sub = verbs.choices[verb]
+            sub.formatter_class = argparse.RawDescriptionHelpFormatter
+            sub.epilog = "example:\n" + "\n".join(f"  {line}" for line in lines)
     return parser
 
 

@@ -42,3 +42,9 @@ def rejig(args: argparse.Namespace) -> int:
     report = apply_rejig(plan, move=args.move)
     print(format_counts(report))
     return 0
+
+
+# `trainlab VERB --help` ends with these
+EXAMPLES = {
+    "rejig": ["trainlab rejig photos photos-split --class happy=_Ha_ --class sad=_Sa_ --valid-fraction 0.1"],
+}

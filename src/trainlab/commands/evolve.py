@@ -35,3 +35,9 @@ def evolve_cmd(args: argparse.Namespace) -> int:
         print(pop.stopped)
     print(f"wrote {args.parent}/population.json, evolution.md, lineage.png, metrics_evolve_test.json")
     return 0
+
+
+# `trainlab VERB --help` ends with these
+EXAMPLES = {
+    "evolve": ["trainlab evolve experiments/evo --workers 2   # params hold an evolve block; rerun to resume"],
+}

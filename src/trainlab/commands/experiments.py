@@ -146,3 +146,14 @@ def lr_find_cmd(args: argparse.Namespace) -> int:
           f"(a tenth of it: {result.min_loss_lr / 10:.2e})")
     print(f"wrote {args.exp / 'lr_find.png'} and {args.exp / 'lr_find.json'}")
     return 0
+
+
+# `trainlab VERB --help` ends with these
+EXAMPLES = {
+    "search": ["trainlab search experiments/digits-search --workers 2"],
+    "synthesize": ["trainlab synthesize experiments/digits-search --metric valid.loss"],
+    "plot": ["trainlab plot experiments/digits-search"],
+    "compare": ["trainlab compare experiments/a experiments/b --seeds 5"],
+    "interpret": ["trainlab interpret experiments/digits-cnn -k 16"],
+    "lr-find": ["trainlab lr-find experiments/digits-cnn --steps 100"],
+}

@@ -82,3 +82,12 @@ def models(args: argparse.Namespace) -> int:
     names = list_models()
     print("\n".join(names))
     return 0
+
+
+# `trainlab VERB --help` ends with these
+EXAMPLES = {
+    "summary": ["trainlab summary experiments/digits-cnn"],
+    "models": ["trainlab models"],
+    "params": ["trainlab params > docs/params.md"],
+    "flops": ["trainlab flops experiments/digits-cnn --backward --by-module", "trainlab flops --arch resnet50 --input-shape 1,3,224,224"],
+}

@@ -41,3 +41,9 @@ def migrate(args: argparse.Namespace) -> int:
     atomic_write_text(out, text)
     print(f"wrote {out}" + (f" (original kept as {src.with_suffix('.legacy.json')})" if out == src else ""))
     return 0
+
+
+# `trainlab VERB --help` ends with these
+EXAMPLES = {
+    "migrate": ["trainlab migrate old/params.json"],
+}

@@ -75,3 +75,9 @@ def morph_cmd(args: argparse.Namespace) -> int:
           f"loss {before['loss']:.4f} -> {after['loss']:.4f}")
     print(f"wrote {args.out}/params.json and init.pt; next: trainlab train {args.out}")
     return 0
+
+
+# `trainlab VERB --help` ends with these
+EXAMPLES = {
+    "morph": ["trainlab morph experiments/digits-cnn --widen 1.5 --method r2r --out experiments/digits-wide"],
+}

@@ -86,3 +86,10 @@ def evaluate(args: argparse.Namespace) -> int:
     print(format_metrics(args.split, result.metrics, result.class_names))
     print(f"wrote {result.metrics_path} and {result.predictions_path.name}")
     return 0
+
+
+# `trainlab VERB --help` ends with these
+EXAMPLES = {
+    "train": ["trainlab train experiments/digits-cnn --restart --set train.epochs=5", "trainlab train experiments/digits-cnn --resume"],
+    "evaluate": ["trainlab evaluate experiments/digits-cnn --checkpoint best --split test"],
+}

@@ -357,3 +357,9 @@ def viz(args: argparse.Namespace) -> int:
     index = update_index(out, ctx.written, title=f"trainlab viz: {args.exp}")
     print(f"wrote {index}")
     return 0
+
+
+# `trainlab VERB --help` ends with these
+EXAMPLES = {
+    "viz": ["trainlab viz experiments/digits-cnn --what top-patches --layer stem --channel 3"],
+}
