@@ -11,6 +11,8 @@ PACKAGES = {
                      "patches", "pictures", "receptive_field", "watch"],
     "trainlab.ocr": ["__init__", "alphabet", "augment", "ctc", "data", "decoding", "digit_strings", "lm", "metrics",
                      "models", "task"],
+    "trainlab.detection": ["__init__", "assign", "augment", "data", "metrics", "model", "plot", "scenes", "task",
+                           "yolo_format"],
 }
 MODULES = [pkg + ("" if name == "__init__" else f".{name}") for pkg, names in PACKAGES.items() for name in names]
 
