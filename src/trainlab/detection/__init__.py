@@ -14,17 +14,23 @@ Example:
     >>> out.raw.shape, out.detections.shape[1]
     (torch.Size([1, 84, 15]), 7)
 """
-from .assign import Assignment, assign
-from .augment import BoxAugment
-from .data import DetectionLoader, DetectionSplit, DetectionTargets, detection_bundle, make_split, pad_boxes
-from .metrics import DetectionMetrics
-from .model import YOLO
-from .scenes import SceneOptions, scene_splits
-from .task import ClassScores, DetectionOutput, DetectionTask, decode
-from .yolo_format import read_yolo_dataset, write_yolo_dataset
+from __future__ import annotations
 
-__all__ = [
-    "Assignment", "BoxAugment", "ClassScores", "DetectionLoader", "DetectionMetrics", "DetectionOutput",
-    "DetectionSplit", "DetectionTargets", "DetectionTask", "SceneOptions", "YOLO", "assign", "decode",
-    "detection_bundle", "make_split", "pad_boxes", "read_yolo_dataset", "scene_splits", "write_yolo_dataset",
-]
+import importlib
+from typing import Any
+
+# Imported on first use (PEP 562): loading the feature registrations must not import torchvision.
+_WHERE = {
+    "Assignment": "assign", "assign": "assign", "BoxAugment": "augment", "DetectionLoader": "data",
+    "DetectionSplit": "data", "DetectionTargets": "data", "detection_bundle": "data", "make_split": "data",
+    "pad_boxes": "data", "DetectionMetrics": "metrics", "YOLO": "model", "SceneOptions": "scenes",
+    "scene_splits": "scenes", "ClassScores": "task", "DetectionOutput": "task", "DetectionTask": "task",
+    "decode": "task", "read_yolo_dataset": "yolo_format", "write_yolo_dataset": "yolo_format",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
