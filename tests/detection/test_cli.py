@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from trainlab.cli import main
@@ -34,7 +35,7 @@ def test_train_evaluate_and_viz_a_digit_scenes_experiment(tmp_path, capsys) -> N
     test = json.loads((exp / "metrics_test.json").read_text())
     assert {"map", "map50", "map75", "loss"} <= set(test) and len(test["per_class"]["ap50"]) == 10
     assert (exp / "predictions_test.png").stat().st_size > 10_000
-    with __import__("numpy").load(exp / "predictions_test.npz") as preds:
+    with np.load(exp / "predictions_test.npz") as preds:
         assert preds["objects"].sum() == sum(test["per_class"]["objects"]) and len(preds["found"]) == 16
     assert main(["viz", str(exp), "--what", "gradcam", "--index", "0", "1"]) == 0, capsys.readouterr().err
     assert (exp / "viz" / "gradcam-backbone.stage4.png").is_file()
