@@ -12,7 +12,8 @@ from trainlab.models import build_model, head_name, list_models
 from trainlab.models.torchvision_models import TORCHVISION_MODEL_NAMES
 
 OCR_MODELS = {"crnn", "attention_ocr"}  # sequence models, tested in tests/ocr
-OWN_MODELS = [n for n in list_models() if n not in TORCHVISION_MODEL_NAMES and n not in OCR_MODELS]
+DETECTION_MODELS = {"yolo"}  # detectors, tested in tests/detection
+OWN_MODELS = [n for n in list_models() if n not in {*TORCHVISION_MODEL_NAMES, *OCR_MODELS, *DETECTION_MODELS}]
 SIZES = {"mlp": (8, 8), "cnn_tiny": (8, 8), "cnn_small": (28, 28)}
 
 

@@ -10,19 +10,27 @@ def add_set(parser: argparse.ArgumentParser) -> None:
                         help="override a setting, e.g. --set train.epochs=5 (repeatable)")
 
 
+# scalar metrics shown after the loss, in this order, when a task records them
+SHOWN = (("accuracy", "accuracy"), ("f1", "macro-F1"), ("cer", "CER"), ("wer", "WER"), ("seq_accuracy", "lines exact"),
+         ("top5", "top-5"), ("map50", "mAP@0.5"), ("map", "mAP@0.5:0.95"), ("map75", "mAP@0.75"), ("mar100", "mAR@100"))
+COUNTED = (("lines", "lines"), ("images", "images"))  # what a task counts when it has no per-class support
+
+
 def format_metrics(split: str, metrics: dict[str, Any], class_names: list[str]) -> str:
-    head = f"{split}: loss {metrics['loss']:.4f}  accuracy {metrics['accuracy']:.4f}"
-    for key, name in (("f1", "macro-F1"), ("cer", "CER"), ("wer", "WER"), ("seq_accuracy", "lines exact")):
+    """The metrics of one split as text: a head line, then one row per class of the per-class values."""
+    head = f"{split}: loss {metrics['loss']:.4f}"
+    for key, name in SHOWN:
         if key in metrics:
             head += f"  {name} {metrics[key]:.4f}"
-    if "top5" in metrics:
-        head += f"  top-5 {metrics['top5']:.4f}"
     pc = metrics.get("per_class", {})
-    count = f"{sum(pc['support'])} samples" if "support" in pc else f"{metrics.get('lines', '?')} lines"
-    lines = [head + f"  ({count})"]
-    if pc:
-        width = max(len(n) for n in class_names)
-        lines.append(f"  {'class':<{width}}  accuracy    loss  support")
-        for name, acc, loss, n in zip(class_names, pc["accuracy"], pc["loss"], pc["support"]):
-            lines.append(f"  {name:<{width}}  {acc:8.4f}  {loss:6.4f}  {n:7d}")
+    counted = next((f"{metrics[k]} {name}" for k, name in COUNTED if k in metrics), "? samples")
+    lines = [head + f"  ({sum(pc['support'])} samples)" if "support" in pc else head + f"  ({counted})"]
+    columns = ["accuracy", "loss", "support"] if "accuracy" in pc else [
+        k for k, v in pc.items() if isinstance(v, list) and len(v) == len(class_names)]
+    if pc and columns:
+        width = max(len("class"), *(len(n) for n in class_names))
+        lines.append(f"  {'class':<{width}}" + "".join(f"  {c:>8}" for c in columns))
+        for i, name in enumerate(class_names):
+            cells = (f"  {v:8.4f}" if isinstance(v, float) else f"  {v:8d}" for v in (pc[c][i] for c in columns))
+            lines.append(f"  {name:<{width}}" + "".join(cells))
     return "\n".join(lines)

@@ -73,8 +73,9 @@ def train(args: argparse.Namespace) -> int:
     if len(learner.history):
         monitor = cfg.train.monitor
         best = learner.history.best(monitor, cfg.train.mode)
-        print(f"done: {learner.loop.epoch} epochs; best {monitor} {best[monitor]:.4f} at epoch {best['epoch']} "
-              f"(valid accuracy {best.get('valid.accuracy', float('nan')):.4f}); files in {args.exp}")
+        accuracy = f" (valid accuracy {best['valid.accuracy']:.4f})" if "valid.accuracy" in best else ""
+        print(f"done: {learner.loop.epoch} epochs; best {monitor} {best[monitor]:.4f} at epoch {best['epoch']}"
+              f"{accuracy}; files in {args.exp}")
     return 0
 
 
@@ -84,7 +85,7 @@ def evaluate(args: argparse.Namespace) -> int:
     result = evaluate_checkpoint(checkpoint_path(args.exp, args.checkpoint), args.exp, split=args.split,
                                  overrides=args.overrides)
     print(format_metrics(args.split, result.metrics, result.class_names))
-    print(f"wrote {result.metrics_path} and {result.predictions_path.name}")
+    print(f"wrote {result.metrics_path} and " + ", ".join(p.name for p in [result.predictions_path, *result.figures]))
     return 0
 
 

@@ -88,7 +88,11 @@ def _load(args: argparse.Namespace):
     init_model = copy.deepcopy(learner.model).eval()  # as the config initializes it (seeded)
     learner.load_state_dict(state, weights_only=True)
     cfg = parse_config(learner.config, source=str(args.exp))
-    return cfg, learner.model.eval(), init_model, learner.data
+    model = learner.model
+    view = getattr(learner.task, "classifier_view", None)  # e.g. a detector seen as per-class scores (B, C)
+    if view is not None:
+        model, init_model = view(model), view(init_model)
+    return cfg, model.eval(), init_model, learner.data
 
 
 def _load_image(path: Path, shape: tuple[int, int, int], mean: list[float], std: list[float]) -> Tensor:
@@ -105,14 +109,19 @@ def _load_image(path: Path, shape: tuple[int, int, int], mean: list[float], std:
     return (x - torch.tensor(mean).view(-1, 1, 1)) / torch.tensor(std).view(-1, 1, 1)
 
 
-def _samples(data, split: str, indices: list[int]) -> tuple[Tensor, list[int]]:
+def _samples(data, split: str, indices: list[int]) -> tuple[Tensor, list[str]]:
+    """The images at ``indices`` of ``split`` and a caption of each one's target."""
     loader = data.split(split)
     n = loader.num_samples
     bad = [i for i in indices if not 0 <= i < n]
     if bad:
         raise DataError(f"--index {bad[0]} is outside the {split} split of {n} samples (0-{n - 1}).")
     batches = list(loader.subset(torch.tensor(indices), train=False).batches(0))  # in the order given
-    return torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches]).tolist()
+    captions = []
+    for _, y in batches:  # a class per sample, or a target that describes itself (e.g. boxes)
+        captions += y.captions(data.class_names) if hasattr(y, "captions") else [
+            f"label {data.class_names[k]}" for k in y.tolist()]
+    return torch.cat([x for x, _ in batches]), captions
 
 
 def _default_layer(model: nn.Module, x: Tensor) -> str:
@@ -154,8 +163,8 @@ def _target(ctx: Context) -> int | None:
 
 
 def _layer(ctx: Context) -> str:
-    if ctx.layer is None:
-        ctx.layer = _default_layer(ctx.model, ctx.images)
+    if ctx.layer is None:  # a model may name its own (a detector: the backbone's last stage)
+        ctx.layer = getattr(ctx.model, "default_layer", None) or _default_layer(ctx.model, ctx.images)
         print(f"layer: {ctx.layer} (the last convolutional block; choose another with --layer)")
     return ctx.layer
 
@@ -344,8 +353,8 @@ def viz(args: argparse.Namespace) -> int:
     else:
         indices = args.index or ([0, 1, 2, 3] if attributions & set(what) else [0])
         indices = indices[: data.split(args.split).num_samples]
-        images, labels = _samples(data, args.split, indices)
-        names = [f"{args.split} #{i}, label {data.class_names[y]}" for i, y in zip(indices, labels)]
+        images, captions = _samples(data, args.split, indices)
+        names = [f"{args.split} #{i}, {c}" for i, c in zip(indices, captions)]
     device = next(iter(model.parameters())).device
     out = args.out or args.exp / "viz"
     ctx = Context(model=model, init_model=init_model, cfg=cfg, data=data, layer=args.layer, channel=args.channel,

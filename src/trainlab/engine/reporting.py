@@ -24,6 +24,9 @@ def epoch_line(learner) -> str:
             if f"{split}.accuracy" in logs:
                 text += f" acc {logs[f'{split}.accuracy']:.4f}"
             parts.append(text)
+    monitor = (learner.config.get("train") or {}).get("monitor")  # e.g. valid.map50, when it is not shown yet
+    if monitor in logs and not monitor.endswith((".loss", ".accuracy")):
+        parts.append(f"{monitor} {logs[monitor]:.4f}")
     parts.append(f"lr {logs.get('lr', float('nan')):.2e}")
     parts.append(f"{logs.get('time', 0):.1f}s (data {logs.get('data_time', 0):.1f}s)")
     return " | ".join(parts)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ class Evaluation:
     class_names: list[str]
     metrics_path: Path
     predictions_path: Path
+    figures: list[Path] = field(default_factory=list)  # pictures the task draws (see evaluate_checkpoint)
 
 
 def checkpoint_path(exp: Path, which: str) -> Path:
@@ -96,6 +97,9 @@ def predictions(learner: Learner, split: str) -> dict[str, np.ndarray]:
 def evaluate_checkpoint(path: Path, out_dir: Path, *, split: str = "test", overrides: list[str] = ()) -> Evaluation:
     """Evaluate the checkpoint at ``path`` on ``split``; write metrics and predictions into ``out_dir``.
 
+    A task with a ``write_figures(model, loader, class_names, out_dir, split) -> list[Path]`` method also
+    draws its pictures there (detection: ``predictions_<split>.png``).
+
     Example:
         >>> ev = evaluate_checkpoint(Path("experiments/digits-cnn/checkpoints/best.pt"),
         ...                          Path("experiments/digits-cnn"))  # doctest: +SKIP
@@ -113,7 +117,11 @@ def evaluate_checkpoint(path: Path, out_dir: Path, *, split: str = "test", overr
     np.savez(buf, **preds)
     predictions_path = out_dir / f"predictions_{split}.npz"
     atomic_write_bytes(predictions_path, buf.getvalue())
-    return Evaluation(metrics, list(learner.data.class_names), metrics_path, predictions_path)
+    figures = []
+    if hasattr(learner.task, "write_figures"):  # e.g. detection: predictions_<split>.png with the boxes drawn
+        figures = learner.task.write_figures(learner.model, learner.data.split(split), list(learner.data.class_names),
+                                             out_dir, split)
+    return Evaluation(metrics, list(learner.data.class_names), metrics_path, predictions_path, figures)
 
 
 def read_predictions(exp: Path, split: str = "test") -> dict[str, np.ndarray]:
