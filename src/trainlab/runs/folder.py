@@ -23,7 +23,7 @@ from ..engine.checkpoint import atomic_write_text
 RUN_OUTPUTS = ("checkpoints", "tensorboard", "history.json", "history.csv", "metrics_val_best.json",
                "metrics_val_last.json", "metrics_test.json", "metrics_valid.json", "metrics_train.json",
                "training_history.png", "train.log", "params.resolved.json", "predictions_test.npz",
-               "predictions_valid.npz", "predictions_train.npz", "focus_history.png")
+               "predictions_valid.npz", "predictions_train.npz", "focus_history.png", "probes")
 
 
 def has_run(folder: Path) -> bool:
