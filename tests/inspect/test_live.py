@@ -138,9 +138,14 @@ def test_each_update_takes_under_200_ms(url, inspector):
     assert sorted(times)[7] < 0.2
 
 
-def test_unknown_split_and_missing_extra_messages(trained):
+def test_unknown_split_and_a_busy_port_are_clear_errors(trained, url, capsys):
+    from trainlab.cli import main
+
     with pytest.raises(TrainlabError, match="split"):
         inspector_for_checkpoint(trained / "checkpoints" / "best.pt", split="nope")
+    busy = urllib.parse.urlsplit(url).port
+    assert main(["inspect", str(trained), "--port", str(busy)]) == 2
+    assert "cannot listen on 127.0.0.1" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- a real browser
@@ -171,11 +176,11 @@ def test_browser_draw_and_blur_change_the_maps_and_predictions(url, tmp_path):
     try:
         driver.get(url + "/")
         wait = WebDriverWait(driver, 30)
-        wait.until(lambda d: d.find_element(By.ID, "fm").get_attribute("src").startswith("data:image/png"))
+        wait.until(lambda d: (d.find_element(By.ID, "fm").get_attribute("src") or "").startswith("data:image/png"))
         wait.until(lambda d: d.find_element(By.ID, "predictions").text.strip())
 
         def state():
-            return (driver.find_element(By.ID, "fm").get_attribute("src"),
+            return (driver.find_element(By.ID, "fm").get_attribute("src") or "",
                     driver.find_element(By.ID, "predictions").text)
 
         def settled():  # the page sends the newest settings once the request in flight returns

@@ -107,9 +107,7 @@ def running(app, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     _need_live()
     import uvicorn
 
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    sock = _bind(host, port)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -127,9 +125,25 @@ def running(app, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
         sock.close()
 
 
+def _bind(host: str, port: int) -> socket.socket:
+    """A socket listening address (host, port), or a TrainlabError saying why not."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise TrainlabError(f"cannot listen on {host}:{port} ({e.strerror}); choose another --port or --host.") from None
+    return sock
+
+
 def serve(app, *, host: str = "127.0.0.1", port: int = 8765) -> None:
     """Serve ``app`` until interrupted (Ctrl-C)."""
     _need_live()
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    sock = _bind(host, port)
+    try:
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
+    finally:
+        sock.close()
