@@ -11,6 +11,8 @@ PACKAGES = {
                      "patches", "pictures", "receptive_field", "watch"],
     "trainlab.ocr": ["__init__", "alphabet", "augment", "ctc", "data", "decoding", "digit_strings", "lm", "metrics",
                      "models", "task"],
+    "trainlab.inspect": ["__init__", "probe_set", "probes", "diagnostics", "render", "progression", "live"],
+    "trainlab.tracking": ["mlflow_logger"],
 }
 MODULES = [pkg + ("" if name == "__init__" else f".{name}") for pkg, names in PACKAGES.items() for name in names]
 

@@ -90,7 +90,14 @@ def plot_progression(prog: Progression, path: Path, *, max_rows: int = 12) -> Pa
 
 
 def progression_frames(prog: Progression, *, scale: int | None = None) -> list[np.ndarray]:
-    """One RGB uint8 picture per recorded epoch: the columns side by side under an "epoch N" caption."""
+    """One RGB uint8 picture per recorded epoch: the columns side by side under an "epoch N" caption.
+
+    Example:
+        >>> import torch
+        >>> prog = Progression("conv", 0, [0, 1], torch.rand(2, 3, 4, 4), ["a", "b", "c"], [])
+        >>> [f.shape for f in progression_frames(prog, scale=2)]  # 3 maps of 8x8 px, 2 px apart, a caption
+        [(24, 28, 3), (24, 28, 3)]
+    """
     from PIL import Image, ImageDraw
 
     h, w = prog.frames.shape[-2:]
