@@ -55,7 +55,7 @@ def screenshot(url: str, path: Path) -> None:
         browser.execute_script("""
             const set = (id, v) => { const e = document.getElementById(id); e.value = v;
                                      e.dispatchEvent(new Event(id === 'index' ? 'change' : 'input')); };
-            set('index', 7); set('aug-blur', 0.5); set('aug-rotation', 10);""")
+            set('index', 7); set('aug-blur', 0.5); set('aug-rotation', 10); set('brush', 1.2);""")
         time.sleep(2)
         canvas = browser.find_element(By.ID, "canvas")
         from selenium.webdriver.common.action_chains import ActionChains

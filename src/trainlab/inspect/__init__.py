@@ -11,6 +11,16 @@ Example:
     >>> cfg.logging.probe.images, cfg.logging.diagnostics.every
     (4, 1)
 """
-from .probes import ProbeRecord, ProbeRecorder, read_probes
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["ProbeRecord", "ProbeRecorder", "read_probes"]
+
+
+def __getattr__(name: str) -> Any:  # imported on first use: loading the feature's registration stays cheap
+    if name in __all__:
+        from . import probes
+
+        return getattr(probes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
