@@ -99,3 +99,13 @@ def test_viz_progression_without_records_says_how_to_get_them(tmp_path, capsys):
     run_experiment(exp, load_config(exp, ["train.epochs=1"]))
     assert main(["viz", str(exp), "--what", "progression", "--out", str(tmp_path / "v")]) == 2
     assert "logging.probe" in capsys.readouterr().err
+
+
+def test_recording_and_diagnosing_leave_training_bit_identical(tmp_path):
+    """Both run in eval mode without gradients or random numbers: a seeded run must not change at all."""
+    losses = []
+    for name, extra in (("plain", {"probe": None, "diagnostics": None}), ("watched", {})):
+        exp = write_exp(tmp_path / name, params(**extra))
+        learner = run_experiment(exp, load_config(exp, ["train.epochs=2"])).learner
+        losses.append([(r["train.loss"], r["valid.loss"]) for r in learner.history.rows])
+    assert losses[0] == losses[1]
