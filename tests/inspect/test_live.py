@@ -208,6 +208,15 @@ def test_browser_draw_and_blur_change_the_maps_and_predictions(url, tmp_path):
         blurred = settled()
         assert float(driver.find_element(By.ID, "aug-blur").get_attribute("value")) > 0
         assert blurred[0] != drawn[0] and blurred[1] != drawn[1]
+
+        # cut a rectangle from the source image and paste it into the top-left of the canvas
+        source = driver.find_element(By.ID, "source")
+        ActionChains(driver).move_to_element_with_offset(source, -10, -40).click_and_hold() \
+            .move_by_offset(40, 60).release().perform()
+        driver.find_element(By.ID, "tool-paste").click()
+        ActionChains(driver).move_to_element_with_offset(canvas, -130, -130).click().perform()
+        wait.until(lambda d: state() != blurred)
+        assert settled()[0] != blurred[0]
         shot = os.environ.get("TRAINLAB_SCREENSHOT")  # set by benchmarks/inspect_page.py for docs/
         driver.save_screenshot(shot or str(tmp_path / "inspect.png"))
     finally:
