@@ -7,11 +7,15 @@ and model summary. Runs are interleaved a, b, c, a, b, c, ... after one warm-up 
 each prints the median per-step time over the repeats, the ratios (b)/(a) and (c)/(a) of the medians, and the
 median of the per-round ratios ("paired": steadier when the machine's speed drifts between rounds).
 
+With ``--diagnostics`` it adds (d) the Learner with ``logging.diagnostics`` at its default cadence (every epoch,
+32 probe images, TensorBoard histograms) and a TensorBoard callback in both (b) and (d), and prints (d)/(b): the
+cost of the diagnostics.
+
 With ``--step-only`` it times just the training steps instead: the hand loop's body against
 ``Learner.train_step`` (metrics on the device, NaN flag, hooks) on the same batches, interleaved, no
 epochs, validation or files; this isolates the per-step cost from the fixed per-epoch cost.
 
-    python benchmarks/overhead.py [--repeats 5] [--steps 60] [--epochs 2] [--threads 2] [--step-only]
+    python benchmarks/overhead.py [--repeats 5] [--steps 60] [--epochs 2] [--threads 2] [--step-only | --diagnostics]
 """
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from trainlab.data import DataBundle
-from trainlab.engine import Checkpoint, HistoryWriter, Learner, Progress
+from trainlab.engine import Checkpoint, HistoryWriter, Learner, Progress, TensorBoard
 from trainlab.models import build_model
 
 
@@ -47,6 +51,10 @@ class FixedBatches:
 
     def __iter__(self):
         return iter(self.list)
+
+    def subset(self, indices: torch.Tensor, train: bool = False) -> FixedBatches:
+        x = torch.cat([b[0] for b in self.list])[indices]
+        return FixedBatches([(x, self.targets[indices])])
 
 
 def make_batches(steps: int, batch_size: int, seed: int = 0):
@@ -78,13 +86,22 @@ def hand_loop(train, valid, epochs: int, width: int) -> float:
     return time.perf_counter() - start
 
 
-def learner_loop(train, valid, epochs: int, width: int) -> float:
+def learner_loop(train, valid, epochs: int, width: int, *, tensorboard: bool = False,
+                 diagnostics: bool = False) -> float:
     model = new_model(width)
     data = DataBundle(train=FixedBatches(train), valid=FixedBatches(valid), test=None,
                       class_names=[str(i) for i in range(10)], input_shape=(1, 28, 28), mean=[0.0], std=[1.0],
                       augmentation="none")
     with tempfile.TemporaryDirectory() as tmp:
         callbacks = [Progress("epoch"), Checkpoint(Path(tmp)), HistoryWriter(Path(tmp))]
+        if tensorboard:
+            callbacks.append(TensorBoard(Path(tmp) / "tensorboard"))
+        if diagnostics:
+            from trainlab.inspect.config import DiagnosticsConfig
+            from trainlab.inspect.diagnostics import LayerDiagnostics
+
+            d = DiagnosticsConfig()  # the default cadence
+            callbacks.append(LayerDiagnostics(every=d.every, images=d.images, histograms=d.histograms))
         learner = Learner(model, data, optimizer=torch.optim.Adam(model.parameters(), 1e-3), callbacks=callbacks)
         start = time.perf_counter()
         learner.fit(epochs)
@@ -159,6 +176,8 @@ def main() -> None:
     p.add_argument("--width", type=int, default=16, help="cnn_small width")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--step-only", action="store_true", help="time train_step against the hand loop's body only")
+    p.add_argument("--diagnostics", action="store_true",
+                   help="also time the Learner with logging.diagnostics (both Learners with TensorBoard)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
@@ -166,6 +185,10 @@ def main() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     train, valid = make_batches(args.steps, args.batch_size), make_batches(1, args.batch_size, seed=1)
     runners = {"hand loop": hand_loop, "trainlab Learner": learner_loop, "Lightning Trainer": lightning_loop}
+    if args.diagnostics:
+        runners = {"hand loop": hand_loop,
+                   "trainlab Learner": lambda t, v, e, w: learner_loop(t, v, e, w, tensorboard=True),
+                   "+ diagnostics": lambda t, v, e, w: learner_loop(t, v, e, w, tensorboard=True, diagnostics=True)}
     if args.step_only:
         runners = {"hand loop": lambda t, v, e, w: hand_steps(t * e, w),  # the same steps*epochs batches
                    "trainlab Learner": lambda t, v, e, w: learner_steps(t * e, w)}
@@ -193,6 +216,11 @@ def main() -> None:
     if not args.step_only:  # with --steps 1 this is the fixed cost of an epoch (validation, metrics, files)
         extra = statistics.median(t - h for t, h in zip(times["trainlab Learner"], times["hand loop"]))
         print(f"Learner - hand loop per epoch: {1000 * extra / args.epochs:.1f} ms (median of paired differences)")
+    if args.diagnostics:
+        cost = statistics.median(d / b for d, b in zip(times["+ diagnostics"], times["trainlab Learner"]))
+        extra = statistics.median(d - b for d, b in zip(times["+ diagnostics"], times["trainlab Learner"]))
+        print(f"diagnostics cost: {100 * (cost - 1):+.1f}% of the Learner's time (median of paired ratios), "
+              f"{1000 * extra / args.epochs:.1f} ms per epoch")
 
 
 if __name__ == "__main__":

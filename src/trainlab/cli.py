@@ -8,7 +8,7 @@ import warnings
 
 from .errors import TrainlabError
 
-VERB_MODULES = ("train", "info", "data", "migrate", "morph", "experiments", "evolve", "viz")  # trainlab/commands/<name>.py, each with register()
+VERB_MODULES = ("train", "info", "data", "migrate", "morph", "experiments", "evolve", "viz", "inspect")  # trainlab/commands/<name>.py, each with register()
 
 
 def _short_warning(message, category, filename, lineno, file=None, line=None) -> None:

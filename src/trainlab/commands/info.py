@@ -8,8 +8,12 @@ from .common import add_set
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
-    s = verbs.add_parser("summary", help="print EXP's model as a layer table")
+    s = verbs.add_parser("summary", help="print EXP's model as a layer table (--diagram: also draw its graph)")
     s.add_argument("exp", type=Path)
+    s.add_argument("--diagram", action="store_true",
+                   help="also write the model's graph with shapes as SVG and PNG (needs trainlab[diagram] and graphviz)")
+    s.add_argument("--depth", type=int, default=2, help="--diagram: how deep nested modules are opened (default 2)")
+    s.add_argument("--out", type=Path, help="--diagram: file stem (default EXP/model, giving model.svg and model.png)")
     add_set(s)
     s.set_defaults(func=summary)
     m = verbs.add_parser("models", help="list the registered model names")
@@ -38,6 +42,12 @@ def summary(args: argparse.Namespace) -> int:
 
     _, data, model = model_for_folder(args.exp, args.overrides)
     print(format_summary(layer_table(model, (1, *data.input_shape))))
+    if args.diagram:
+        from ..inspect.diagram import model_diagram
+
+        for path in model_diagram(model, (1, *data.input_shape), args.out or args.exp / "model", depth=args.depth,
+                                  name=args.exp.name):
+            print(f"wrote {path}")
     return 0
 
 

@@ -15,7 +15,7 @@ from ..errors import ConfigError, DataError, ModelError
 from .common import add_set
 
 WHAT = ("feature-maps", "filters", "histograms", "top-patches", "receptive-field", "maximize", "saliency",
-        "integrated-gradients", "gradcam", "occlusion", "augment", "compare-filters")
+        "integrated-gradients", "gradcam", "occlusion", "augment", "compare-filters", "progression")
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
@@ -27,7 +27,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     v.add_argument("--what", nargs="+", required=True, choices=[*WHAT, "all"], metavar="WHAT",
                    help=f"one or more of: {', '.join(WHAT)}, all")
     v.add_argument("--layer", help="module name (default: the last convolutional block; filters: the first conv)")
-    v.add_argument("--channel", type=int, default=0, help="channel of --layer (default 0)")
+    v.add_argument("--channel", type=int, help="channel of --layer (default 0; progression: the strongest channels)")
     src = v.add_mutually_exclusive_group()
     src.add_argument("--image", type=Path, help="an image file (resized and converted to the model's input)")
     src.add_argument("--index", type=int, nargs="+", metavar="I",
@@ -329,12 +329,32 @@ def compare_filters_pic(ctx: Context) -> None:
                   f"{float(cmp.relative_change.median()):.0%}.")
 
 
+def progression_pic(ctx: Context) -> None:
+    from ..inspect.probes import read_probes
+    from ..inspect.progression import plot_progression, progression, progression_gif
+
+    record = read_probes(ctx.args.exp)
+    layer = ctx.args.layer or record.layers[-1]
+    if ctx.args.layer is None:
+        print(f"layer: {layer} (the last recorded one; recorded: {', '.join(record.layers)})")
+    prog = progression(record, layer, ctx.args.channel)
+    what = (f"channel {prog.channel} on {len(prog.columns)} {record.split} probe images" if prog.channel is not None
+            else f"its {len(prog.columns)} strongest channels on {record.split} #{record.indices[0]}")
+    span = f"epochs {', '.join(map(str, prog.epochs))}" if len(prog.epochs) <= 12 else \
+        f"{len(prog.epochs)} records, epochs {prog.epochs[0]}-{prog.epochs[-1]}"
+    stem = ctx.png("progression", layer, f"c{prog.channel}" if prog.channel is not None else "strongest")
+    ctx.add(plot_progression(prog, stem), f"How {layer} learned: {what}, one row per recorded epoch ({span}; "
+                                          "epoch 0 is the initialization); one colour scale per row.")
+    ctx.add(progression_gif(prog, stem.with_suffix(".gif")), f"The same as an animation, one frame per recorded "
+                                                             f"epoch ({span}).")
+
+
 PICTURES: dict[str, Callable[[Context], None]] = {
     "feature-maps": feature_maps_pic, "filters": filters_pic, "histograms": histograms_pic,
     "top-patches": top_patches_pic, "receptive-field": receptive_field_pic, "maximize": maximize_pic,
     "saliency": _attribution("saliency"), "integrated-gradients": _attribution("integrated-gradients"),
     "gradcam": _attribution("gradcam"), "occlusion": _attribution("occlusion"), "augment": augment_pic,
-    "compare-filters": compare_filters_pic,
+    "compare-filters": compare_filters_pic, "progression": progression_pic,
 }
 
 
@@ -343,6 +363,8 @@ def viz(args: argparse.Namespace) -> int:
     from ..viz.report import update_index
 
     what = list(WHAT) if "all" in args.what else list(dict.fromkeys(args.what))
+    if "all" in args.what and not (args.exp / "probes").is_dir():
+        what.remove("progression")  # only runs trained with logging.probe have records
     cfg, model, init_model, data = _load(args)
     if args.layer is not None:
         get_layer(model, args.layer)  # fail early, with the close names
@@ -357,7 +379,8 @@ def viz(args: argparse.Namespace) -> int:
         names = [f"{args.split} #{i}, {c}" for i, c in zip(indices, captions)]
     device = next(iter(model.parameters())).device
     out = args.out or args.exp / "viz"
-    ctx = Context(model=model, init_model=init_model, cfg=cfg, data=data, layer=args.layer, channel=args.channel,
+    channel = 0 if args.channel is None else args.channel
+    ctx = Context(model=model, init_model=init_model, cfg=cfg, data=data, layer=args.layer, channel=channel,
                   images=images.to(device), names=names, args=args, out=out)
     if args.channel or args.unit:
         _check_channel_and_unit(ctx)

@@ -24,7 +24,7 @@ RUN_OUTPUTS = ("checkpoints", "tensorboard", "history.json", "history.csv", "met
                "metrics_val_last.json", "metrics_test.json", "metrics_valid.json", "metrics_train.json",
                "training_history.png", "train.log", "params.resolved.json", "predictions_test.npz",
                "predictions_valid.npz", "predictions_train.npz", "predictions_test.png", "predictions_valid.png",
-               "predictions_train.png", "focus_history.png")
+               "predictions_train.png", "focus_history.png", "probes")
 
 
 def has_run(folder: Path) -> bool:

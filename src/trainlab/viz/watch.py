@@ -138,6 +138,17 @@ def _occlusion(x: Tensor, level: float, ctx: AugmentContext) -> Tensor:
     return out
 
 
+def border_background(pixels: Tensor) -> Tensor:
+    """The background of a ``(C, H, W)`` image: the median of its border pixels per channel, ``(C, 1, 1)``.
+
+    Example:
+        >>> border_background(torch.zeros(1, 4, 4)).shape
+        torch.Size([1, 1, 1])
+    """
+    border = torch.cat([pixels[:, 0], pixels[:, -1], pixels[:, :, 0], pixels[:, :, -1]], dim=1)  # (C, 2H+2W)
+    return border.median(dim=1).values.view(-1, 1, 1)
+
+
 @dataclass(frozen=True)
 class Sweep:
     """A channel's response at each level of one augmentation; ``baseline`` is the unchanged image's."""
@@ -185,7 +196,6 @@ def augment_and_watch(model: nn.Module, layer: str, channel: int, image: Tensor,
     m = torch.tensor(mean, dtype=image.dtype, device=image.device).view(shape) if mean is not None else None
     s = torch.tensor(std, dtype=image.dtype, device=image.device).view(shape) if std is not None else None
     pixels = image * s + m if m is not None and s is not None else image  # (C, H, W)
-    border = torch.cat([pixels[:, 0], pixels[:, -1], pixels[:, :, 0], pixels[:, :, -1]], dim=1)  # (C, 2H+2W)
     out = activations(model, image.unsqueeze(0), layer)[layer][0]  # (C', *spatial)
     if out.dim() < 1 or not 0 <= channel < out.shape[0]:
         raise ModelError(f"channel {channel} is out of range for layer {layer!r} with {out.shape[0]} channels.")
@@ -196,7 +206,7 @@ def augment_and_watch(model: nn.Module, layer: str, channel: int, image: Tensor,
         if rf.box is not None:
             top, left, bottom, right = rf.box
             center = ((top + bottom) // 2, (left + right) // 2)
-    ctx = AugmentContext(center=center, background=border.median(dim=1).values.view(shape),
+    ctx = AugmentContext(center=center, background=border_background(pixels),
                          generator=torch.Generator().manual_seed(seed))
 
     def to_model(x: Tensor) -> Tensor:

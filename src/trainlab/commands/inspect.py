@@ -1,0 +1,44 @@
+"""`trainlab inspect`: a local page to draw, edit and augment an image and watch the feature maps live."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .common import add_set
+
+
+def register(verbs: argparse._SubParsersAction) -> None:
+    v = verbs.add_parser(
+        "inspect", help="serve a live page: draw or augment an image, watch feature maps and predictions",
+        description="Serves a local web page (needs: pip install 'trainlab[live]'). Pick a test image or draw one, "
+                    "apply noise, blur, rotation, brightness and occlusion, paste a rectangle from another image, "
+                    "and watch a layer's feature maps and the top-5 predictions update. See docs/inspect.md.")
+    v.add_argument("exp", type=Path, help="a trained experiment folder")
+    v.add_argument("--checkpoint", default="best", help="best | last | PATH (default best)")
+    v.add_argument("--split", default="test", choices=["train", "valid", "test"],
+                   help="the images to pick from (default test; valid when the data has no test split)")
+    v.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes it)")
+    v.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    add_set(v)
+    v.set_defaults(func=inspect)
+
+
+def inspect(args: argparse.Namespace) -> int:
+    from ..inspect.live import inspector_for_checkpoint
+    from ..inspect.server import create_app, serve
+    from ..runs import checkpoint_path
+
+    inspector = inspector_for_checkpoint(checkpoint_path(args.exp, args.checkpoint), split=args.split,
+                                         overrides=args.overrides)
+    app = create_app(inspector, args.exp, title=f"trainlab inspect: {args.exp.name}")
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"serving {args.exp} ({args.checkpoint}) at http://{host}:{args.port}/  (Ctrl-C stops)", flush=True)
+    serve(app, host=args.host, port=args.port)
+    return 0
+
+
+# `trainlab VERB --help` ends with these
+EXAMPLES = {
+    "inspect": ["trainlab inspect experiments/digits-cnn --port 8765   # then open http://127.0.0.1:8765"],
+}
