@@ -17,8 +17,9 @@ import torch
 
 from ..config import parse_config
 from ..engine import Learner
-from ..engine.checkpoint import atomic_write_bytes, atomic_write_text, load_checkpoint
-from ..errors import CheckpointError, DataError
+from ..engine.checkpoint import atomic_write_bytes, atomic_write_text, checkpoint_config, load_checkpoint
+from ..errors import DataError
+from ..files import check_writable
 
 
 @dataclass
@@ -66,12 +67,10 @@ def learner_for_checkpoint(path: Path, overrides: list[str] = (), exp_dir: Path 
         0.99
     """
     state = load_checkpoint(path)
-    if not isinstance(state.get("config"), dict) or not state["config"]:
-        raise CheckpointError(f"{path} holds no config; it was not written by trainlab train.")
-    cfg = parse_config(state["config"], [*overrides, "model.pretrained=null"], source=str(path))
+    cfg = parse_config(checkpoint_config(state, path), [*overrides, "model.pretrained=null"], source=str(path))
     learner = Learner.from_config(cfg, exp_dir, default_callbacks_on=False)  # weights come from the checkpoint
     if load_weights:
-        learner.load_state_dict(state, weights_only=True)
+        learner.load_state_dict(state, weights_only=True, source=str(path))
     return learner, state
 
 
@@ -102,6 +101,7 @@ def evaluate_checkpoint(path: Path, out_dir: Path, *, split: str = "test", overr
         >>> ev.metrics["accuracy"]  # doctest: +SKIP
         0.99
     """
+    check_writable(Path(out_dir))  # a read-only folder fails before the evaluation, not after it
     learner, state = learner_for_checkpoint(Path(path), list(overrides))
     metrics = learner.evaluate(split)
     preds = predictions(learner, split)
