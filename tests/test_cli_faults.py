@@ -292,3 +292,28 @@ def test_grid_values_that_print_alike_get_their_own_trial_folders(tmp_path, tiny
     assert sorted(json.loads((p / "trial.json").read_text())["params"]["optim.lr"] for p in trials) == [0.001, 0.0010001]
     rows = [line for line in (parent / "results.md").read_text().splitlines() if line.startswith("| ") and "0.001" in line]
     assert len(rows) == 2
+
+
+# --------------------------------------------------------------------------- the CLI's last net
+
+@pytest.mark.parametrize("fault, message", [
+    (OSError(28, "No space left on device", "exp/tensorboard/events"), "cannot write exp/tensorboard/events: the disk is full"),
+    (MemoryError(), "out of memory (MemoryError)"),
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:121] DefaultCPUAllocator: can't allocate memory: you tried to "
+                  "allocate 1099511627776 bytes"), "out of memory (RuntimeError: [enforce fail"),
+])
+def test_faults_of_the_machine_anywhere_are_one_line(tmp_path, tiny_params, capsys, monkeypatch, fault, message):
+    def broken(*args, **kwargs):
+        raise fault
+
+    monkeypatch.setattr("trainlab.runs.run_experiment", broken)
+    assert message in one_error(capsys, "train", write_exp(tmp_path / "exp", tiny_params))
+
+
+def test_a_bug_still_shows_its_traceback(tmp_path, tiny_params, monkeypatch):
+    def broken(*args, **kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr("trainlab.runs.run_experiment", broken)
+    with pytest.raises(KeyError):
+        main(["train", str(write_exp(tmp_path / "exp", tiny_params))])

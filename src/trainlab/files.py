@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import CheckpointError, ConfigError, StorageError, TrainlabError, echo, one_line
+from .errors import CheckpointError, ConfigError, StorageError, TrainingError, TrainlabError, echo, one_line
 
 _REASONS = {
     errno.EROFS: ("the file system is read-only", "Make it writable, or work in a copy elsewhere."),
@@ -168,6 +168,27 @@ def load_torch_file(path: Path | str, *, what: str = "checkpoint", error: type[T
         detail = one_line_detail(err)
         raise error(f"{what} {path} cannot be read: it is damaged or not a torch file ({detail}). "
                     "Use another file, or train again.") from None
+
+
+def resource_error(exc: BaseException) -> TrainlabError | None:
+    """The one-line error for a fault of the machine rather than of trainlab, as the CLI reports it: an
+    ``OSError`` (a file or folder read-only, a full disk, a dropped connection) or memory that ran out; None
+    for anything else (a bug, whose traceback is wanted).
+
+    Example:
+        >>> str(resource_error(OSError(errno.ENOSPC, "No space left on device", "exp/history.csv")))
+        'cannot write exp/history.csv: the disk is full (ENOSPC). Free some space and run again.'
+        >>> resource_error(KeyError("x")) is None
+        True
+    """
+    if isinstance(exc, OSError):
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
+        return storage_error(exc, exc.filename or "a file or connection", doing="write" if full else "use")
+    text = str(exc)[:500]
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or "can't allocate memory" in text:
+        return TrainingError(f"out of memory ({one_line_detail(exc)}). Lower data.batch_size or data.image_size, "
+                             "or use a smaller model.")
+    return None
 
 
 def one_line_detail(err: BaseException, limit: int = 80) -> str:
