@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from ..data import BatchLoader, DataBundle
 from ..errors import CheckpointError, TrainingError
+from ..files import one_line_detail
 from .callback import Callback, CallbackList
 from .checkpoint import checkpoint_config, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .distributed import broadcast_buffers
@@ -416,7 +417,10 @@ class Learner:
         check_weights(self.model, state.get("model"), source)
         if not weights_only:
             check_training_state(self, state, source, keep_settings=keep_settings)
-        self.model.load_state_dict(state["model"])
+        try:  # strict apart from num_batches_tracked, which older checkpoints lack
+            self.model.load_state_dict(state["model"], strict=False)
+        except RuntimeError as e:  # a dtype that cannot be copied (complex into float, ...)
+            raise CheckpointError(f"{source} holds weights that cannot be loaded ({one_line_detail(e)}).") from None
         if weights_only:
             return
         previous_rng = rng_state()

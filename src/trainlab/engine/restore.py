@@ -116,7 +116,7 @@ def check_training_state(learner, state: Mapping[str, Any], source: str, *, keep
     problems = [
         _optimizer_problem(learner.optimizer, state.get("optimizer"), keep_settings),
         _loop_problem(state),
-        _history_problem(state.get("history"), state.get("class_names"), source),
+        _history_problem(state.get("history"), state.get("class_names")),
         _metrics_problem(learner, state.get("train_metrics")),
         _callbacks_problem(learner, state.get("callbacks", {}), keep_settings),
         "" if learner.scaler.is_enabled() is False or not state.get("scaler")
@@ -216,7 +216,7 @@ def _loop_problem(state: Mapping[str, Any]) -> str:
     return ""
 
 
-def _history_problem(rows: Any, class_names: Any, source: str) -> str:
+def _history_problem(rows: Any, class_names: Any) -> str:
     if not isinstance(rows, list) or not all(isinstance(r, Mapping) for r in rows):
         return f"history is {echo(rows, 40)}, expected a list of epoch rows"
     if class_names is not None and (not isinstance(class_names, list)
