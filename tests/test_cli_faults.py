@@ -255,6 +255,7 @@ def test_checkpoints_being_a_file_and_exp_being_the_params_file(tmp_path, tiny_p
     assert "checkpoints is a file, but trainlab needs a folder there" in one_error(capsys, "train", exp)
     line = one_error(capsys, "train", exp / "params.json")
     assert "params.json is a file; pass the experiment folder" in line and f"trainlab train {exp}" in line
+    assert "params.json is a file; pass the experiment folder" in one_error(capsys, "evaluate", exp / "params.json")
 
 
 def test_rejig_refuses_a_destination_inside_the_source(tmp_path, capsys):

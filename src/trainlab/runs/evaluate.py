@@ -18,7 +18,7 @@ import torch
 from ..config import parse_config
 from ..engine import Learner
 from ..engine.checkpoint import atomic_write_bytes, atomic_write_text, checkpoint_config, load_checkpoint
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..files import check_writable
 
 
@@ -32,6 +32,8 @@ class Evaluation:
 
 def checkpoint_path(exp: Path, which: str) -> Path:
     """``best`` / ``last`` in ``EXP/checkpoints/``, or a path."""
+    if which in ("best", "last") and Path(exp).is_file():
+        raise ConfigError(f"{exp} is a file; pass the experiment folder that holds it (e.g. {Path(exp).parent}).")
     if which in ("best", "last"):
         return Path(exp) / "checkpoints" / f"{which}.pt"
     return Path(which)
