@@ -56,11 +56,46 @@ def set_dotted(doc: dict, key: str, value) -> None:
     doc[last] = value
 
 
+# Accepted configs must also build and train: a Learner, or a TrainlabError (an unknown model option, a bad
+# dataset argument). Values follow each key's type most of the time, so that many configs are accepted, and
+# stay moderate, so that an accepted config is cheap to build.
+moderate = st.recursive(st.none() | st.booleans() | st.integers(-3, 70) | st.floats(-2, 2) | st.text(max_size=6)
+                        | st.sampled_from(["cpu", "mlp", "cnn_tiny", "valid.accuracy", [0.5, 0.9], [8, 8], 2**70, 1e40]),
+                        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=2),
+                        max_leaves=4)
+SKIPPED = ("data.root", "data.download", "data.name", "data.num_workers", "train.compile", "train.num_threads",
+           "model.pretrained", "train.device", "model.name")
+BUILD_KEYS = [k for k in KEYS if k.split(".")[0] in ("data", "model", "optim", "schedule", "train") and "." in k
+              and k not in SKIPPED]
+NUMBERS = {"data.batch_size": st.integers(1, 80), "data.max_train_samples": st.integers(1, 80),
+           "train.epochs": st.integers(1, 2), "train.accumulate": st.integers(1, 4), "optim.lr": st.floats(1e-5, 10.0),
+           "train.save_every_steps": st.integers(1, 5), "train.log_every": st.integers(1, 5)}
+
+
+def field_values(key: str):
+    """A strategy for ``key``'s value: mostly of its type (its Literal choices, a number near the default)."""
+    model, *parts = config_model(), *key.split(".")
+    field = None
+    for part in parts:
+        field = model.model_fields[part]
+        model = next((a for a in getattr(field.annotation, "__args__", (field.annotation,))
+                      if isinstance(a, type) and hasattr(a, "model_fields")), None) or model
+    ann = field.annotation
+    choices = [a for a in getattr(ann, "__args__", ()) if isinstance(a, str | int) and not isinstance(a, bool)]
+    typed = (NUMBERS[key] if key in NUMBERS else st.sampled_from(choices)
+             if choices and str(ann).startswith("typing.Literal") else st.booleans() if ann is bool
+             else st.integers(0, 8) if ann in (int, int | None) else st.floats(0, 0.99) if ann in (float, float | None)
+             else moderate)
+    return st.one_of(typed, typed, typed, moderate)
+
+
 @st.composite
 def mutated_params(draw, values=json_values, bases=BASES + [LEGACY]):
     doc = json.loads(json.dumps(draw(st.sampled_from(bases))))
     for _ in range(draw(st.integers(0, 4))):
-        set_dotted(doc, draw(st.sampled_from(KEYS) | st.text(min_size=1, max_size=10)), draw(values))
+        key = draw(st.sampled_from(KEYS) | st.text(min_size=1, max_size=10))
+        typed = key in BUILD_KEYS and draw(st.booleans())  # half the time a value of the key's type
+        set_dotted(doc, key, draw(field_values(key) if typed else values))
     for key in draw(st.lists(st.sampled_from(sorted(doc) or ["x"]), max_size=2)):
         doc.pop(key, None)
     return doc
@@ -154,39 +189,6 @@ def test_any_params_file_gives_a_config_or_one_line_error(file, sets):
 @given(params_files(), overrides)
 def test_any_params_file_gives_a_config_or_one_line_error_many(file, sets):
     load_or_refuse(*file, sets)
-
-
-# Accepted configs must also build and train: a Learner, or a TrainlabError (an unknown model option, a bad
-# dataset argument). Values follow each key's type most of the time, so that many configs are accepted, and
-# stay moderate, so that an accepted config is cheap to build.
-moderate = st.recursive(st.none() | st.booleans() | st.integers(-3, 70) | st.floats(-2, 2) | st.text(max_size=6)
-                        | st.sampled_from(["cpu", "mlp", "cnn_tiny", "valid.accuracy", [0.5, 0.9], [8, 8], 2**70, 1e40]),
-                        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=2),
-                        max_leaves=4)
-SKIPPED = ("data.root", "data.download", "data.name", "data.num_workers", "train.compile", "train.num_threads",
-           "model.pretrained", "train.device", "model.name")
-BUILD_KEYS = [k for k in KEYS if k.split(".")[0] in ("data", "model", "optim", "schedule", "train") and "." in k
-              and k not in SKIPPED]
-NUMBERS = {"data.batch_size": st.integers(1, 80), "data.max_train_samples": st.integers(1, 80),
-           "train.epochs": st.integers(1, 2), "train.accumulate": st.integers(1, 4), "optim.lr": st.floats(1e-5, 10.0),
-           "train.save_every_steps": st.integers(1, 5), "train.log_every": st.integers(1, 5)}
-
-
-def field_values(key: str):
-    """A strategy for ``key``'s value: mostly of its type (its Literal choices, a number near the default)."""
-    model, *parts = config_model(), *key.split(".")
-    field = None
-    for part in parts:
-        field = model.model_fields[part]
-        model = next((a for a in getattr(field.annotation, "__args__", (field.annotation,))
-                      if isinstance(a, type) and hasattr(a, "model_fields")), None) or model
-    ann = field.annotation
-    choices = [a for a in getattr(ann, "__args__", ()) if isinstance(a, str | int) and not isinstance(a, bool)]
-    typed = (NUMBERS[key] if key in NUMBERS else st.sampled_from(choices)
-             if choices and str(ann).startswith("typing.Literal") else st.booleans() if ann is bool
-             else st.integers(0, 8) if ann in (int, int | None) else st.floats(0, 0.99) if ann in (float, float | None)
-             else moderate)
-    return st.one_of(typed, typed, typed, moderate)
 
 
 @st.composite
