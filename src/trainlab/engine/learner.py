@@ -435,7 +435,7 @@ class Learner:
         if keep_settings:
             for group, mine in zip(self.optimizer.param_groups, settings):
                 group.update(mine)
-        if state.get("scaler") and self.scaler.is_enabled():
+        if self.scaler.is_enabled() and isinstance(state.get("scaler"), dict) and state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
         # format 1 kept the counters at the top level
         self.loop.load_state_dict(state.get("loop") or {"epoch": state.get("epoch", 0), "batch": state.get("batch_idx", 0),

@@ -110,7 +110,7 @@ def check_training_state(learner, state: Mapping[str, Any], source: str, *, keep
     """Raise :class:`CheckpointError` unless every part a resume restores fits ``learner`` (weights checked
     apart, by :func:`check_weights`)."""
     fmt = state.get("format", 1)
-    if fmt not in FORMATS:
+    if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt not in FORMATS:
         raise CheckpointError(f"{source} has checkpoint format {echo(fmt, 20)}; this trainlab reads formats "
                               f"{', '.join(map(str, FORMATS))}. Use the trainlab version that wrote it.")
     problems = [
@@ -119,7 +119,7 @@ def check_training_state(learner, state: Mapping[str, Any], source: str, *, keep
         _history_problem(state.get("history"), state.get("class_names")),
         _metrics_problem(learner, state.get("train_metrics")),
         _callbacks_problem(learner, state.get("callbacks", {}), keep_settings),
-        "" if learner.scaler.is_enabled() is False or not state.get("scaler")
+        "" if not learner.scaler.is_enabled() or state.get("scaler") in (None, {})
         else fits(learner.scaler.state_dict(), state["scaler"], "scaler"),
         "" if isinstance(state.get("rng"), Mapping) else f"rng is {echo(state.get('rng'), 40)}, expected a mapping",
     ]

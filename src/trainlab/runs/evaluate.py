@@ -109,7 +109,9 @@ def evaluate_checkpoint(path: Path, out_dir: Path, *, split: str = "test", overr
     preds = predictions(learner, split)
     out_dir = Path(out_dir)
     metrics_path = out_dir / f"metrics_{split}.json"
-    epoch = (state.get("loop") or {}).get("epoch", state.get("epoch"))
+    loop = state.get("loop")  # format 1 kept the epoch at the top level; a damaged file may hold anything
+    epoch = loop.get("epoch") if isinstance(loop, dict) else state.get("epoch")
+    epoch = epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
     atomic_write_text(metrics_path, json.dumps({"checkpoint": str(path), "epoch": epoch, **metrics}, indent=1))
     buf = io.BytesIO()
     np.savez(buf, **preds)
