@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .errors import ConfigError, echo, listing, one_line
 from .files import read_text
+from .params_text import MAX_DEPTH, MAX_PARAMS_BYTES, MAX_VALUES, check_plain, parse_yaml, short_key, syntax_message
 from .registry import close_matches, load_features
 
 PARAMS_FILES = ("params.json", "params.yaml", "params.yml")
@@ -323,132 +324,6 @@ def find_params_file(exp_dir: Path) -> Path:
     raise ConfigError(f"no params.json or params.yaml in {str(exp_dir)!r}; write one (see README, 'Params file').")
 
 
-MAX_DEPTH = 24  # params nest a few levels (section.key.args.option); deeper is a broken or hostile file
-MAX_VALUES = 20_000  # values in a params document after YAML aliases are expanded
-MAX_PARAMS_BYTES = 2**20
-_TIMESTAMP = "tag:yaml.org,2002:timestamp"
-
-
-class _ParamsLoader(yaml.SafeLoader):
-    """YAML restricted to JSON's data: mappings, lists, text, numbers, booleans and null.
-
-    An unquoted date stays text (as in YAML 1.2 and JSON); explicit tags for other types (``!!set``,
-    ``!!binary``, ``!!timestamp``, ``!!python/...``) are refused; and the document is checked before it is
-    built, so aliases that would expand it beyond :data:`MAX_VALUES` values (a "billion laughs" file), or
-    refer to themselves, are refused without being expanded.
-    """
-
-    yaml_implicit_resolvers = {first: [(tag, rx) for tag, rx in resolvers if tag != _TIMESTAMP]
-                               for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-
-
-def _refuse_tag(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
-    tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-    raise yaml.constructor.ConstructorError(
-        None, None, f"the tag {echo(tag, 40)} is not allowed (params hold mappings, lists, text, numbers, "
-        "true/false, null); quote the value to keep it as text", node.start_mark)
-
-
-for _tag in (_TIMESTAMP, "tag:yaml.org,2002:binary", "tag:yaml.org,2002:set", "tag:yaml.org,2002:omap",
-             "tag:yaml.org,2002:pairs", None):
-    _ParamsLoader.add_constructor(_tag, _refuse_tag)
-
-
-def _check_aliases(root: yaml.Node) -> None:
-    """Count the values ``root`` expands to, without expanding it (YAMLError when above MAX_VALUES or cyclic)."""
-    sizes: dict[int, int] = {}
-    open_nodes: set[int] = set()  # on the current path: an alias back to one of them is a cycle
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, finished = stack.pop()
-        children = ([c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) else
-                    node.value if isinstance(node, yaml.SequenceNode) else [])
-        if finished:
-            open_nodes.discard(id(node))
-            sizes[id(node)] = 1 + sum(sizes[id(c)] for c in children)
-            if sizes[id(node)] > MAX_VALUES:
-                raise yaml.YAMLError(f"the document expands to more than {MAX_VALUES:,} values through its "
-                                     "aliases (*name); write the values out, or use fewer aliases")
-            continue
-        if id(node) in sizes:
-            continue
-        if id(node) in open_nodes or any(id(c) in open_nodes or c is node for c in children):
-            raise yaml.YAMLError(f"an alias refers to a value that contains it (line {node.start_mark.line + 1});"
-                                 " a params file cannot be recursive")
-        open_nodes.add(id(node))
-        stack.append((node, True))
-        stack += [(c, False) for c in children if id(c) not in sizes]
-
-
-def parse_yaml(text: str) -> Any:
-    """Parse YAML text as params data (see :class:`_ParamsLoader`); errors are :class:`yaml.YAMLError`.
-
-    Example:
-        >>> parse_yaml("root: 2020-01-01\\nsize: [1, 2]")
-        {'root': '2020-01-01', 'size': [1, 2]}
-    """
-    loader = _ParamsLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _check_aliases(node)
-        return loader.construct_document(node)
-    finally:
-        loader.dispose()
-
-
-def _dotted(key: str, limit: int = 80) -> str:
-    """A dotted key for a message, cut to ``limit`` characters."""
-    key = one_line(key)
-    return key if len(key) <= limit else key[:limit - 1] + "…"
-
-
-def check_plain(raw: Any, source: str) -> None:
-    """Raise :class:`ConfigError` unless ``raw`` is plain params data: mappings with text keys, lists, text,
-    numbers, booleans and null, nested at most :data:`MAX_DEPTH` deep and :data:`MAX_VALUES` values big.
-
-    Example:
-        >>> check_plain({"train": {"epochs": {1, 2}}}, "params.json")
-        Traceback (most recent call last):
-        ...
-        trainlab.errors.ConfigError: params.json: train.epochs is a set ({1, 2}); params hold only mappings, lists, text, numbers, true/false and null.
-    """
-    stack: list[tuple[Any, tuple[str, ...]]] = [(raw, ())]
-    count = 0
-    while stack:
-        value, where = stack.pop()
-        count += 1
-        dotted = ".".join(where) or "the top level"
-        if count > MAX_VALUES:
-            raise ConfigError(f"{source}: more than {MAX_VALUES:,} values; a params file holds settings, not data.")
-        if len(where) > MAX_DEPTH:
-            raise ConfigError(f"{source}: {_dotted(dotted)} is nested more than {MAX_DEPTH} levels deep "
-                              "(or refers to itself); params nest a few levels (section.key).")
-        if isinstance(value, dict):
-            for k, v in value.items():
-                if not isinstance(k, str):
-                    raise ConfigError(f"{source}: {_dotted(dotted)} has the key {echo(k, 40)} ("
-                                      f"{type(k).__name__}); keys are text (quote it).")
-                stack.append((v, (*where, k)))
-        elif isinstance(value, list | tuple):
-            stack += [(v, (*where, str(i))) for i, v in enumerate(value)]
-        elif value is not None and not isinstance(value, str | int | float | bool):
-            raise ConfigError(f"{source}: {_dotted(dotted)} is a {type(value).__name__} ({echo(value, 40)}); "
-                              "params hold only mappings, lists, text, numbers, true/false and null.")
-
-
-def _syntax_message(err: json.JSONDecodeError | yaml.YAMLError) -> str:
-    """A parser's report on one line: what it met and where (a YAML parser's 4-8 lines become one)."""
-    if isinstance(err, json.JSONDecodeError):
-        return f"{err.msg} at line {err.lineno}, column {err.colno}"
-    if isinstance(err, yaml.MarkedYAMLError):
-        mark = err.problem_mark or err.context_mark
-        what = "; ".join(one_line(p) for p in (err.context, err.problem) if p)
-        return f"{what} at line {mark.line + 1}, column {mark.column + 1}" if mark else what
-    return one_line(str(err))
-
-
 def read_params(path: Path) -> dict[str, Any]:
     """Load a params file as a dict; a syntax error names the file and line, all on one line.
 
@@ -467,7 +342,7 @@ def read_params(path: Path) -> dict[str, Any]:
     try:
         raw = parse_yaml(text) if is_yaml else json.loads(text)
     except (json.JSONDecodeError, yaml.YAMLError) as e:
-        raise ConfigError(f"{path}: not valid {'YAML' if is_yaml else 'JSON'}: {_syntax_message(e)}.") from None
+        raise ConfigError(f"{path}: not valid {'YAML' if is_yaml else 'JSON'}: {syntax_message(e)}.") from None
     except RecursionError:
         raise ConfigError(f"{path}: nested more than {MAX_DEPTH} levels deep; params nest a few levels "
                           "(section.key).") from None
@@ -541,7 +416,7 @@ def _format_validation_error(err: ValidationError, source: str, root: type[BaseM
     lines = []
     for e in problems[:MAX_REPORTED]:
         loc = tuple(e["loc"])
-        dotted = _dotted(".".join(str(p) for p in loc))
+        dotted = short_key(".".join(str(p) for p in loc))
         if e["type"] == "extra_forbidden":
             valid = _field_names(root or config_model(), loc)
             hint = close_matches(str(loc[-1]), valid) if len(str(loc[-1])) <= 100 else ""

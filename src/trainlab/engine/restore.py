@@ -20,9 +20,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..config import INT64_MAX, check_plain
+from ..config import INT64_MAX
 from ..errors import CheckpointError, ConfigError, echo
 from ..models.weights import describe_mismatch
+from ..params_text import check_plain
 
 FORMATS = (1, 2)  # format 1 kept the loop counters at the top level; format 2 under "loop"
 
