@@ -12,8 +12,8 @@ from pathlib import Path
 import trainlab
 
 LAYERS = {
-    "__init__": 0, "errors": 0, "registry": 0,
-    "config": 1, "data": 1, "models": 1, "stats": 1,
+    "__init__": 0, "errors": 0, "registry": 0, "files": 0,
+    "config": 1, "params_text": 1, "data": 1, "models": 1, "stats": 1,
     "engine": 2,
     "runs": 3,
     "focus": 4, "morph": 4, "evolve": 4, "profile": 4, "viz": 4, "ocr": 4, "experiments": 4, "detection": 4,

@@ -53,9 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("trainlab: interrupted", file=sys.stderr)
         return 130
-    except Exception:
-        _maybe_pdb(args)
-        raise
+    except Exception as e:
+        from .files import resource_error
+
+        fault = resource_error(e)  # a full disk, a read-only folder, memory: the machine's, said in one line
+        if fault is None or args.debug or args.pdb:
+            _maybe_pdb(args)
+            raise
+        print(f"trainlab: error: {fault}", file=sys.stderr)
+        return 2
 
 
 def _maybe_pdb(args: argparse.Namespace) -> None:

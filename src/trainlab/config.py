@@ -9,23 +9,45 @@ Example:
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
-from .errors import ConfigError
+from .errors import ConfigError, echo, listing, one_line
+from .files import read_text
+from .params_text import MAX_DEPTH, MAX_PARAMS_BYTES, MAX_VALUES, check_plain, parse_yaml, short_key, syntax_message
 from .registry import close_matches, load_features
 
 PARAMS_FILES = ("params.json", "params.yaml", "params.yml")
 
 
-class Section(BaseModel):
-    """Strict: unknown keys are errors, assignments are validated."""
+INT64_MAX = 2**63 - 1  # every integer setting fits in 64 bits (seeds, sizes and counts go to torch)
+FLOAT32_MAX = 3.4e38  # every number fits in float32 (learning rates and factors become float32 tensors)
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+def _fits_torch(value: Any) -> Any:
+    """``value`` if every number in it fits torch's int64 and float32 ranges, else ValueError."""
+    for v in (value if isinstance(value, list | tuple) else [value]):
+        if isinstance(v, int) and not isinstance(v, bool) and not -INT64_MAX - 1 <= v <= INT64_MAX:
+            raise ValueError(f"{v:.3g} is beyond 64 bits; use a number of at most {INT64_MAX}")
+        if isinstance(v, float) and abs(v) > FLOAT32_MAX:
+            raise ValueError(f"{v:.3g} is beyond float32; use a number of at most {FLOAT32_MAX:.2g}")
+    return value
+
+
+class Section(BaseModel):
+    """Strict: unknown keys are errors, assignments are validated, numbers are finite and fit torch's types."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _numbers_fit_torch(cls, v: Any) -> Any:
+        return _fits_torch(v)
 
 
 class DataConfig(Section):
@@ -61,6 +83,13 @@ class DataConfig(Section):
                                                      "seeds on the same validation split")
     args: dict[str, Any] = Field({}, description="options of the dataset itself (e.g. synthetic: num_classes, "
                                                  "samples)")
+
+    @field_validator("image_size")
+    @classmethod
+    def _positive_size(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
+        if v is not None and min(v) <= 0:
+            raise ValueError("height and width must be positive, e.g. [64, 64]")
+        return v
 
     def seed_for_splits(self, run_seed: int) -> int:
         """The seed the splits are carved with: ``split_seed``, or the run's seed when it is not set."""
@@ -105,9 +134,22 @@ class OptimConfig(Section):
     @classmethod
     def _positive_lr(cls, v: float | list[float]) -> float | list[float]:
         values = v if isinstance(v, list) else [v]
-        if not values or any(x <= 0 for x in values):
-            raise ValueError("every learning rate must be > 0")
+        if not values or any(not 0 < x <= FLOAT32_MAX for x in values):
+            raise ValueError("every learning rate must be > 0 (and fit float32)")
         return v
+
+    @field_validator("betas")
+    @classmethod
+    def _betas_below_one(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= b < 1 for b in v):
+            raise ValueError("both betas must be in [0, 1), e.g. [0.9, 0.999]")
+        return v
+
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self) -> OptimConfig:
+        if self.name == "sgd" and self.nesterov and self.momentum == 0:
+            raise ValueError("optim.nesterov needs optim.momentum > 0 (e.g. 0.9); or set nesterov false")
+        return self
 
     @property
     def lrs(self) -> list[float]:
@@ -171,6 +213,13 @@ class TrainConfig(Section):
     mode: Literal["min", "max"] = Field("min", description="min if lower monitor values are better, max if higher")
     early_stopping: EarlyStoppingConfig | None = Field(None, description="stop when a validation metric stops "
                                                                          "improving (off when absent)")
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, v: str) -> str:
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d{1,3})?", v):
+            raise ValueError("allowed: auto, cpu, cuda, cuda:N (a GPU index), mps")
+        return v
 
     @field_validator("precision", mode="before")
     @classmethod
@@ -276,30 +325,53 @@ def find_params_file(exp_dir: Path) -> Path:
 
 
 def read_params(path: Path) -> dict[str, Any]:
-    """Load a params file as a dict; a syntax error names the file and line."""
-    text = Path(path).read_text()
+    """Load a params file as a dict; a syntax error names the file and line, all on one line.
+
+    Any bytes give a dict or a :class:`ConfigError`: not UTF-8, not valid JSON/YAML, nested too deep,
+    an alias bomb, a value JSON cannot hold (a date, a set) are refused with what to change.
+
+    Example:
+        >>> import tempfile; p = Path(tempfile.mkdtemp()) / "params.yaml"
+        >>> _ = p.write_text("train: {epochs: 3}")
+        >>> read_params(p)
+        {'train': {'epochs': 3}}
+    """
+    path = Path(path)
+    text = read_text(path, what="params file", max_bytes=MAX_PARAMS_BYTES)
+    is_yaml = path.suffix in (".yaml", ".yml")
     try:
-        raw = yaml.safe_load(text) if Path(path).suffix in (".yaml", ".yml") else json.loads(text)
+        raw = parse_yaml(text) if is_yaml else json.loads(text)
     except (json.JSONDecodeError, yaml.YAMLError) as e:
-        raise ConfigError(f"{path}: not valid {'YAML' if Path(path).suffix != '.json' else 'JSON'}: {e}") from None
+        raise ConfigError(f"{path}: not valid {'YAML' if is_yaml else 'JSON'}: {syntax_message(e)}.") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested more than {MAX_DEPTH} levels deep; params nest a few levels "
+                          "(section.key).") from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(raw).__name__}.")
+    check_plain(raw, str(path))
     return raw
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``section.key=value`` overrides (values parsed as YAML: 3, 0.1, true, [1, 2], null)."""
+    """Apply ``section.key=value`` overrides (values parsed as YAML: 3, 0.1, true, [1, 2], null).
+
+    Example:
+        >>> apply_overrides({"train": {"epochs": 3}}, ["train.epochs=5", "data.root=2020-01-01"])
+        {'train': {'epochs': 5}, 'data': {'root': '2020-01-01'}}
+    """
+    check_plain(raw, "params")
     out = json.loads(json.dumps(raw))  # deep copy of plain data
     for item in overrides:
-        key, sep, text = item.partition("=")
+        key, sep, text = str(item).partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"override {item!r} is not of the form section.key=value (e.g. train.epochs=5).")
+            raise ConfigError(f"override {echo(item)} is not of the form section.key=value (e.g. train.epochs=5).")
         try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
+            value = parse_yaml(text)
+        except (yaml.YAMLError, RecursionError):
             value = text
+        check_plain(value, f"override {echo(key.strip())}")
         node = out
         parts = key.strip().split(".")
         for part in parts[:-1]:
@@ -307,7 +379,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             if child is None:
                 child = node[part] = {}
             if not isinstance(child, dict):
-                raise ConfigError(f"override {item!r}: {part!r} is a value, not a section.")
+                raise ConfigError(f"override {echo(item)}: {echo(part)} is a value, not a section.")
             node = child
         node[parts[-1]] = value
     return out
@@ -327,24 +399,45 @@ def _field_names(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return list(model.model_fields)
 
 
+MAX_REPORTED = 3  # validation problems named in one message; the rest are counted
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A received value as JSON (the params file's notation), cut to ``limit`` characters."""
+    try:
+        text = json.dumps(value, default=str, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return echo(value, limit)
+    return text if len(text) <= limit else f"{text[:limit - 1]}… ({len(text)} characters)"
+
+
 def _format_validation_error(err: ValidationError, source: str, root: type[BaseModel] | None = None) -> str:
+    problems = err.errors()
     lines = []
-    for e in err.errors():
+    for e in problems[:MAX_REPORTED]:
         loc = tuple(e["loc"])
-        dotted = ".".join(str(p) for p in loc)
+        dotted = short_key(".".join(str(p) for p in loc))
         if e["type"] == "extra_forbidden":
             valid = _field_names(root or config_model(), loc)
-            lines.append(f"unknown key {dotted!r}.{close_matches(str(loc[-1]), valid)}"
-                         f" Valid keys here: {', '.join(valid)}.")
+            hint = close_matches(str(loc[-1]), valid) if len(str(loc[-1])) <= 100 else ""
+            lines.append(f"unknown key {dotted!r}.{hint} Valid keys here: {listing(valid)}.")
         else:
             got = e.get("input")
-            got_text = f" (got {json.dumps(got, default=str)})" if not isinstance(got, dict) else ""
-            lines.append(f"{dotted}: {e['msg']}{got_text}.")
+            got_text = f" (got {_shown(got)})" if not isinstance(got, dict) else ""
+            lines.append(f"{dotted}: {one_line(e['msg']).removeprefix('Value error, ')}{got_text}.")
+    if len(problems) > MAX_REPORTED:
+        lines.append(f"(and {len(problems) - MAX_REPORTED} more problems)")
     return f"{source}: " + " ".join(lines)
 
 
 def parse_config(raw: dict[str, Any], overrides: list[str] | None = None, *, source: str = "params") -> Config:
-    """Validate a params dict (new or legacy form) plus overrides into a :class:`Config`."""
+    """Validate a params dict (new or legacy form) plus overrides into a :class:`Config`.
+
+    Anything that is not plain params data, or does not fit the schema, raises :class:`ConfigError`.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: params must be a mapping of sections, got {type(raw).__name__}.")
+    check_plain(raw, source)
     if is_legacy(raw):
         warnings.warn(f"{source} uses the legacy flat cs230 format; it was translated. "
                       "Run `trainlab migrate` to write the new form.", UserWarning, stacklevel=2)
@@ -399,7 +492,8 @@ def translate_legacy(raw: dict[str, Any]) -> dict[str, Any]:
     """Translate a legacy flat params dict into the sectioned form (see README, 'Legacy params')."""
     unknown = set(raw) - LEGACY_ONLY
     if unknown:
-        raise ConfigError(f"legacy params: unknown keys {sorted(unknown)}; known legacy keys: {sorted(LEGACY_ONLY)}.")
+        raise ConfigError(f"legacy params: unknown keys {echo(sorted(unknown), 80)}; known legacy keys: "
+                          f"{', '.join(sorted(LEGACY_ONLY))}.")
     flat: dict[str, Any] = {"optim.name": "adam", "data.name": "folder"}
     for key, value in raw.items():
         if key in LEGACY_KEYS:
@@ -413,14 +507,15 @@ def translate_legacy(raw: dict[str, Any]) -> dict[str, Any]:
                       "Set model.pretrained to a local weights file.", UserWarning, stacklevel=3)
     if "scheduler" in raw:
         names = {"one_cycle": "one_cycle", "cosine_annealing": "cosine", None: "none", "none": "none"}
-        if raw["scheduler"] not in names:
-            raise ConfigError(f"legacy params: scheduler {raw['scheduler']!r}; allowed: one_cycle, cosine_annealing.")
+        if not isinstance(raw["scheduler"], str | None) or raw["scheduler"] not in names:
+            raise ConfigError(f"legacy params: scheduler {echo(raw['scheduler'])}; allowed: one_cycle, "
+                              "cosine_annealing, none.")
         flat["schedule.name"] = names[raw["scheduler"]]
     es = raw.get("early_stopping")
     if isinstance(es, int) and not isinstance(es, bool):  # the cs230 shorthand: a patience on the validation loss
         es = {"monitor_metric": "loss", "minimize": True, "patience": es}
     elif es is not None and not isinstance(es, dict | bool):
-        raise ConfigError(f"legacy params: early_stopping {es!r}; allowed: a patience (e.g. 5) or "
+        raise ConfigError(f"legacy params: early_stopping {echo(es)}; allowed: a patience (e.g. 5) or "
                           "{monitor_metric, minimize, patience, min_delta}.")
     if isinstance(es, dict) and es.get("monitor_metric") not in (False, None):
         minimize = es.get("minimize", es.get("mode", "minimize") == "minimize")
@@ -429,6 +524,9 @@ def translate_legacy(raw: dict[str, Any]) -> dict[str, Any]:
             "patience": es.get("patience", 5), "min_delta": es.get("min_delta", 0.0),
         }
     if raw.get("hyper_search"):
+        if not isinstance(raw["hyper_search"], dict):
+            raise ConfigError(f"legacy params: hyper_search {echo(raw['hyper_search'])}; allowed: a mapping of "
+                              "keys to lists of values, e.g. {\"learning_rate\": [0.001, 0.01]}.")
         space = {LEGACY_KEYS.get(k, k): v for k, v in raw["hyper_search"].items()}
         flat["search"] = {"space": space, "sampler": "grid"}
     nested: dict[str, Any] = {}

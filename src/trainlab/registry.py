@@ -23,7 +23,7 @@ import pkgutil
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from .errors import TrainlabError, UnknownNameError
+from .errors import TrainlabError, UnknownNameError, echo, listing
 
 T = TypeVar("T")
 ENTRY_POINT_GROUP = "trainlab.features"
@@ -110,10 +110,8 @@ class Registry(Generic[T]):
         if name not in self._items:
             self._complete()
         if name not in self._items:
-            raise UnknownNameError(
-                f"unknown {self.kind} {name!r}.{close_matches(name, list(self._items))}"
-                f" Available: {', '.join(sorted(self._items))}."
-            )
+            hint = close_matches(name, list(self._items)) if isinstance(name, str) and len(name) <= 100 else ""
+            raise UnknownNameError(f"unknown {self.kind} {echo(name)}.{hint} Available: {listing(sorted(self._items))}.")
         item = self._items[name]
         if isinstance(item, _Lazy):
             item = self._items[name] = item.resolve()

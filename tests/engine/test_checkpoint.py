@@ -1,3 +1,4 @@
+import errno
 import json
 import os
 import random
@@ -8,7 +9,7 @@ import torch
 
 from trainlab.engine.checkpoint import (atomic_write_text, load_checkpoint, rng_state, save_checkpoint,
                                         set_rng_state)
-from trainlab.errors import CheckpointError
+from trainlab.errors import CheckpointError, StorageError
 
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
@@ -16,10 +17,10 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatc
     save_checkpoint({"model": {"w": torch.ones(2)}}, path)
 
     def boom(*a, **k):
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(StorageError, match=r"disk is full \(ENOSPC\); the previous file is intact"):
         save_checkpoint({"model": {"w": torch.zeros(2)}}, path)
     monkeypatch.undo()
     assert torch.equal(load_checkpoint(path)["model"]["w"], torch.ones(2))

@@ -9,6 +9,7 @@ Example:
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +18,7 @@ from ..errors import DataError
 from .augment import BatchPipeline, channel_stats
 from .datasets import DATASETS, TASK_DATASETS, ArraySplit, FileSplit, RawData, Split, take
 from .loaders import BatchLoader, StreamLoader, TensorLoader
+from .memory import check_memory
 from .splits import stratified_split
 
 __all__ = ["DATASETS", "TASK_DATASETS", "DataBundle", "BatchLoader", "TensorLoader", "StreamLoader", "BatchPipeline",
@@ -45,11 +47,48 @@ class DataBundle:
         return loader
 
 
-def _stats_sample(split: Split) -> torch.Tensor:
+def _item_shape(split: Split) -> tuple[int, ...] | None:
+    """(C, H, W) of one sample, known before any is decoded (None when the dataset does not say)."""
+    if isinstance(split, ArraySplit):
+        return tuple(split.images.shape[1:])
+    dataset = split.dataset
+    while isinstance(dataset, torch.utils.data.Subset):
+        dataset = dataset.dataset
+    size, channels = getattr(dataset, "image_size", None), getattr(dataset, "channels", None)
+    return (channels, *size) if size and channels else None
+
+
+def _check_memory(cfg, split: Split, stats_samples: int) -> None:
+    """Refuse, before decoding anything, settings whose statistics sample or batches would not fit in memory."""
+    shape = _item_shape(split)
+    if shape is None:
+        return
+    per_item = math.prod(shape)
+    size = "×".join(map(str, shape))
+    hint = "Lower data.image_size." if cfg.image_size else "Use smaller images."
+    if isinstance(split, FileSplit):
+        check_memory(stats_samples * per_item, f"the normalization statistics ({stats_samples} images of {size})",
+                     hint=hint + (" Or set data.mean and data.std." if cfg.mean is None else ""))
+    # a batch on its way to the model: uint8 images, then float32 (normalized, augmented)
+    batch = max(cfg.batch_size, cfg.eval_batch_size or 0)
+    check_memory(9 * batch * per_item, f"a batch of {batch} images of {size}", hint=hint + " Or lower data.batch_size.")
+
+
+def _stats_sample(split: Split, n: int) -> torch.Tensor:
     if isinstance(split, ArraySplit):
         return split.images
-    n = min(len(split.targets), 2000)  # file-backed: estimate the statistics from a sample
-    return torch.stack([split.dataset[i][0] for i in range(n)])
+    return torch.stack([split.dataset[i][0] for i in range(n)])  # file-backed: estimate from a sample
+
+
+def _check_labels(name: str, splits: dict[str, Split | None], num_classes: int) -> None:
+    for split_name, split in splits.items():
+        if split is None or not len(split.targets):
+            continue
+        low, high = int(split.targets.min()), int(split.targets.max())
+        if low < 0 or high >= num_classes:
+            bad = low if low < 0 else high
+            raise DataError(f"dataset {name!r}: the {split_name} split has the label {bad}, but there are "
+                            f"{num_classes} classes (labels 0-{num_classes - 1}); fix the labels file.")
 
 
 def data_from_config(cfg, *, seed: int, device: str | torch.device = "cpu", rank: int = 0,
@@ -72,7 +111,15 @@ def data_from_config(cfg, *, seed: int, device: str | torch.device = "cpu", rank
         train = take(train, keep)
     if len(train.targets) == 0:
         raise DataError(f"dataset {cfg.name!r} has no training samples.")
-    sample = _stats_sample(train)
+    for split_name, split in (("valid", valid), ("test", raw.test)):
+        if split is not None and len(split.targets) == 0:  # metrics of no sample would read 0, not "missing"
+            raise DataError(f"dataset {cfg.name!r}: the {split_name} split has no samples ({len(train.targets)} "
+                            f"train samples in {len(raw.class_names)} classes); use more data"
+                            + (", or raise data.valid_fraction." if split_name == "valid" else "."))
+    _check_labels(cfg.name, {"train": train, "valid": valid, "test": raw.test}, len(raw.class_names))
+    stats_samples = min(len(train.targets), 2000)
+    _check_memory(cfg, train, stats_samples)
+    sample = _stats_sample(train, stats_samples)
     mean, std = channel_stats(sample)
     mean, std = cfg.mean or mean, cfg.std or std
     if len(mean) != sample.shape[1] or len(std) != sample.shape[1]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ..errors import DataError
+from ..errors import DataError, echo
 from ..registry import Registry
+from .memory import check_memory
 from .splits import stratified_split
 
 
@@ -87,21 +89,42 @@ def digits(*, seed: int, test_fraction: float, args: dict[str, Any], **_: Any) -
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (optionally .gz): the format of MNIST and Fashion-MNIST."""
+    """Read an IDX file (optionally .gz): the format of MNIST and Fashion-MNIST.
+
+    The header is checked before the data is read: an unsigned-byte IDX file with 1 to 4 dimensions whose
+    values fit in memory (a damaged header can claim terabytes); then the file must hold exactly that many.
+
+    Example:
+        >>> import tempfile; p = Path(tempfile.mkdtemp()) / "labels-idx1-ubyte"
+        >>> _ = p.write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 8, 9]))
+        >>> read_idx(p)
+        array([7, 8, 9], dtype=uint8)
+    """
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError) as e:
-        raise DataError(f"cannot read {path}: {e}") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 8:
-        raise DataError(f"{path} is not an unsigned-byte IDX file.")
-    ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(shape)):
-        raise DataError(f"{path} is truncated: expected {int(np.prod(shape))} values, found {body.size}.")
-    return body.reshape(shape)
+            head = f.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] != 8:
+                raise DataError(f"{path} is not an unsigned-byte IDX file (its first bytes are {head.hex() or 'missing'}, "
+                                "expected 00 00 08 and a dimension count); replace it with the original file.")
+            ndim = head[3]
+            if not 1 <= ndim <= 4:
+                raise DataError(f"{path} is damaged: its IDX header declares {ndim} dimensions (images have 3, "
+                                "labels 1); replace it with the original file.")
+            dims = f.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise DataError(f"{path} is truncated inside its header; replace it with the original file.")
+            shape = tuple(int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(ndim))
+            size = int(np.prod(shape, dtype=object))
+            check_memory(size, f"{path.name} (shape {shape})", hint="Its header may be damaged: replace the file.")
+            data = f.read(size + 1)
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"cannot read {path}: {e}; replace it with the original file.") from None
+    if len(data) != size:
+        raise DataError(f"{path} is {'truncated' if len(data) < size else 'damaged'}: its header declares "
+                        f"{size} values ({' × '.join(map(str, shape))}), the file holds "
+                        f"{'fewer' if len(data) < size else 'more'}; replace it with the original file.")
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -127,10 +150,18 @@ def fashion_mnist(*, root: str | None, download: bool, args: dict[str, Any], **_
                 if (folder / name).is_file():
                     return folder / name
             raise DataError(f"fashion-mnist: {stem}[.gz] is missing in {folder}.")
-        images = read_idx(pick(f"{prefix}-images-idx3-ubyte"))
-        labels = read_idx(pick(f"{prefix}-labels-idx1-ubyte"))
+        images_path, labels_path = pick(f"{prefix}-images-idx3-ubyte"), pick(f"{prefix}-labels-idx1-ubyte")
+        images, labels = read_idx(images_path), read_idx(labels_path)
+        if images.ndim != 3 or labels.ndim != 1:
+            swapped = " (are the images and labels files swapped?)" if images.ndim == 1 and labels.ndim == 3 else ""
+            raise DataError(f"fashion-mnist {prefix}: {images_path.name} has shape {images.shape} and "
+                            f"{labels_path.name} {labels.shape}; expected (N, H, W) images and (N,) labels"
+                            f"{swapped}. Replace the files with the original ones.")
         if len(images) != len(labels):
             raise DataError(f"fashion-mnist {prefix}: {len(images)} images but {len(labels)} labels.")
+        if labels.size and labels.max() >= len(FASHION_CLASSES):
+            raise DataError(f"fashion-mnist {prefix}: {labels_path.name} holds the label {int(labels.max())} at "
+                            f"index {int(labels.argmax())}; Fashion-MNIST labels are 0-9. Replace the file.")
         return ArraySplit(torch.from_numpy(images.copy())[:, None], torch.from_numpy(labels.astype(np.int64)))
 
     return RawData(load("train"), None, load("t10k"), FASHION_CLASSES, flip=True)
@@ -145,10 +176,17 @@ def synthetic(*, seed: int, test_fraction: float, args: dict[str, Any], **_: Any
     allowed = {"num_classes": 4, "samples": 512, "image_size": 16, "channels": 1, "noise": 0.35}
     unknown = set(args) - set(allowed)
     if unknown:
-        raise DataError(f"synthetic: unknown data.args {sorted(unknown)}; allowed: {sorted(allowed)}.")
+        raise DataError(f"synthetic: unknown data.args {echo(sorted(unknown), 80)}; allowed: {sorted(allowed)}.")
     o = {**allowed, **args}
+    for name, low in (("num_classes", 2), ("samples", 1), ("image_size", 1), ("channels", 1)):
+        if not isinstance(o[name], int) or isinstance(o[name], bool) or o[name] < low:
+            raise DataError(f"synthetic: data.args.{name} is {echo(o[name], 40)}; it must be an integer >= {low}.")
+    if not isinstance(o["noise"], int | float) or isinstance(o["noise"], bool) or not 0 <= o["noise"] < 1e6:
+        raise DataError(f"synthetic: data.args.noise is {echo(o['noise'], 40)}; it must be a number >= 0, e.g. 0.35.")
+    k, n, s, c = o["num_classes"], o["samples"], o["image_size"], o["channels"]
+    check_memory(12 * (n + k) * c * s * s, f"synthetic data ({n} samples of {c}×{s}×{s}, made in float32)",
+                 hint="Lower data.args.samples or data.args.image_size.")
     gen = torch.Generator().manual_seed(1234)  # templates fixed; the run's seed only decides the split
-    k, n, s, c = int(o["num_classes"]), int(o["samples"]), int(o["image_size"]), int(o["channels"])
     templates = torch.rand(k, c, s, s, generator=gen)
     targets = torch.arange(n) % k
     images = templates[targets] + float(o["noise"]) * torch.randn(n, c, s, s, generator=gen)

@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 
 from ..errors import ConfigError, DataError
+from .memory import check_memory
 from .rejig import IMAGE_EXTENSIONS
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,9 @@ class ImageFolderDataset(torch.utils.data.Dataset):
 
     def to_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode every image into memory: ``uint8 (N, C, H, W)`` images and ``int64 (N,)`` labels."""
+        check_memory(len(self) * self.channels * self.image_size[0] * self.image_size[1],
+                     f"{len(self)} images of {self.channels}×{self.image_size[0]}×{self.image_size[1]}",
+                     hint="Lower image_size, or read the images as they are needed.")
         images = torch.empty((len(self), self.channels, *self.image_size), dtype=torch.uint8)
         for i, path in enumerate(self.files):
             images[i] = read_image(path, image_size=self.image_size, channels=self.channels)

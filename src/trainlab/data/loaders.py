@@ -61,7 +61,7 @@ class BatchLoader:
     def batches(self, epoch: int = 0, start: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
         """Yield (x float (B, C, H, W) normalized, y long (B,)) for ``epoch``, from batch ``start`` on."""
         order = self.indices(epoch)
-        index_batches = list(order.split(self.batch_size))[start:]
+        index_batches = [b for b in order.split(self.batch_size) if len(b)][start:]  # no empty batch of no sample
         for i, (images, labels) in enumerate(self._fetch(index_batches), start=start):
             gen = torch.Generator().manual_seed(mix_seed(self.seed, epoch, i, 1)) if self.train else None
             x = images.to(self.device, non_blocking=True)

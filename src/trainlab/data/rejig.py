@@ -140,7 +140,7 @@ def plan_rejig(src: Path, dst: Path, classes: Mapping[str, str], *, valid_fracti
 
     by_class: dict[str, list[Path]] = {name: [] for name in classes}
     plan = RejigPlan(src=src, dst=dst, splits=splits, classes=dict(classes))
-    for path in _image_files(src, exts, exclude=dst):
+    for path in _image_files(src, exts):
         hits = tuple(name for name, key in classes.items() if key in path.name)
         if not hits:
             plan.unmatched.append(path)
@@ -265,6 +265,10 @@ def _validate_src_dst(src: Path, dst: Path) -> None:
         raise DataError(f"rejig destination {dst} exists and is not a folder; choose another destination.")
     if src.resolve() == dst.resolve():
         raise DataError(f"rejig source and destination are the same folder ({src}); choose a new destination.")
+    if src.resolve() in dst.resolve().parents:
+        # a later rejig of the same source would take this run's copies for new images (each file twice)
+        raise DataError(f"rejig destination {dst} is inside the source {src}; a later rejig of the source would "
+                        "ingest its copies again. Choose a destination outside the source.")
 
 
 def _validate_classes(classes: Mapping[str, str]) -> None:
@@ -319,12 +323,11 @@ def _raise_on_conflicts(plan: RejigPlan) -> None:
 
 # --- planning ---------------------------------------------------------------------------------
 
-def _image_files(src: Path, exts: tuple[str, ...], exclude: Path) -> Iterator[Path]:
-    """Files under ``src`` with one of ``exts``, skipping hidden entries and the ``exclude`` tree."""
-    excluded = exclude.resolve()
+def _image_files(src: Path, exts: tuple[str, ...]) -> Iterator[Path]:
+    """Files under ``src`` with one of ``exts``, skipping hidden entries."""
     for root, dirs, files in os.walk(src):
         root_path = Path(root)
-        dirs[:] = [d for d in dirs if not d.startswith(".") and (root_path / d).resolve() != excluded]
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in files:
             if not name.startswith(".") and os.path.splitext(name)[1].lower() in exts:
                 yield root_path / name

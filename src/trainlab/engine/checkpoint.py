@@ -16,27 +16,32 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, echo
+from ..files import load_torch_file, writing
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, *, hint: str = "") -> None:
+    """Write ``data`` to ``path`` atomically; an ``OSError`` (read-only, disk full, a file where the folder
+    should be) raises :class:`StorageError`, which says whether the previous ``path`` is intact (it always is)
+    and ends with ``hint`` (default: what frees the fault)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    with writing(path, hint=hint):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -48,21 +53,56 @@ def save_checkpoint(state: dict[str, Any], path: Path, *more: Path) -> None:
     buf = io.BytesIO()
     torch.save(state, buf)
     for target in (path, *more):
-        atomic_write_bytes(target, buf.getvalue())
+        atomic_write_bytes(target, buf.getvalue(), hint="Free some space (or make the folder writable), then "
+                           "continue with trainlab train EXP --resume.")
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``; a missing or corrupt file raises CheckpointError."""
+    """Load a checkpoint with ``weights_only=True``; a missing, damaged or unsafe file, or one that is not a
+    dict holding a state dict under ``"model"``, raises :class:`CheckpointError`.
+
+    Example:
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "last.pt"; torch.save(torch.zeros(2), p)
+        >>> load_checkpoint(p)
+        Traceback (most recent call last):
+        ...
+        trainlab.errors.CheckpointError: ... is not a trainlab checkpoint: it holds a Tensor, not a dict with the model's weights under 'model'. ...
+    """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist; train first (trainlab train EXP).")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # torch raises many types for a damaged file
-        raise CheckpointError(f"checkpoint {str(path)!r} cannot be read ({type(e).__name__}: {e}).") from None
+    state = load_torch_file(path, what="checkpoint", error=CheckpointError, map_location=map_location)
     if not isinstance(state, dict) or "model" not in state:
-        raise CheckpointError(f"{str(path)!r} is not a trainlab checkpoint (no 'model' entry).")
+        held = f"a dict with keys {echo(sorted(map(str, state)), 80)}" if isinstance(state, dict) else \
+            f"a {type(state).__name__}"
+        raise CheckpointError(f"{path} is not a trainlab checkpoint: it holds {held}, not a dict with the "
+                              "model's weights under 'model'. Pass a checkpoint written by trainlab train.")
+    weights = state["model"]
+    if not isinstance(weights, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                for k, v in weights.items()):
+        raise CheckpointError(f"{path} is not a trainlab checkpoint: its 'model' entry is "
+                              f"{echo(weights, 60) if not isinstance(weights, dict) else 'a dict of more than tensors'}"
+                              ", not a state dict of tensors. Pass a checkpoint written by trainlab train.")
     return state
+
+
+def checkpoint_config(state: dict[str, Any], path: Path | str) -> dict[str, Any]:
+    """The params a checkpoint was trained with (its ``config`` entry), or :class:`CheckpointError`.
+
+    Example:
+        >>> checkpoint_config({"model": {}, "config": "hello"}, "w.pt")
+        Traceback (most recent call last):
+        ...
+        trainlab.errors.CheckpointError: w.pt holds no params (its 'config' is 'hello'); it was not written by trainlab train. Rebuild the model from a params file and load the weights with model.pretrained.
+    """
+    config = state.get("config")
+    if not isinstance(config, dict) or not config:
+        what = "missing" if "config" not in state else echo(config, 40)
+        raise CheckpointError(f"{path} holds no params (its 'config' is {what}); it was not written by trainlab "
+                              "train. Rebuild the model from a params file and load the weights with "
+                              "model.pretrained.")
+    return config
 
 
 def rng_state() -> dict[str, Any]:

@@ -18,7 +18,8 @@ def _summary(logs: dict[str, Any]) -> dict[str, Any]:
 class Checkpoint(Callback):
     """Atomic best.pt / last.pt (and ``save_every_steps`` mid-epoch last.pt) plus metrics_val_{best,last}.json.
 
-    A step checkpoint is never written from weights a NaN already reached (one host sync per save).
+    No checkpoint is written from a state whose loss or weights went NaN/inf (:meth:`Learner.save` checks,
+    one host sync per save).
     """
 
     run_after = (LRSchedule,)  # a step checkpoint holds the schedule after this step's update
@@ -39,20 +40,16 @@ class Checkpoint(Callback):
     def on_train_batch_end(self, learner) -> None:
         if (self.save_every_steps and learner.did_step and learner.loop.step % self.save_every_steps == 0
                 and learner.loop.batch < learner.batches_per_epoch):  # the epoch's end saves on its own
-            learner.check_finite()
-            learner.save(self.folder / "last.pt")
+            learner.save(self.folder / "last.pt")  # refuses a state whose loss or weights went non-finite
 
     def on_fit_end(self, learner) -> None:
         if learner.interrupted and learner.loop.batch:  # stopped mid-epoch by a signal: resume from here
-            learner.check_finite()
             learner.save(self.folder / "last.pt")
 
     def on_epoch_recorded(self, learner) -> None:
         targets = []  # the state is serialized once for best.pt and last.pt alike
         value = monitored(learner.logs, self.monitor)
         is_best = value is not None and improved(value, self.best, self.mode)
-        if value is not None:
-            atomic_write_text(self.exp_dir / "metrics_val_last.json", json.dumps(_summary(learner.logs), indent=1))
         if is_best:
             self.best = value
             targets.append(self.folder / "best.pt")
@@ -60,6 +57,8 @@ class Checkpoint(Callback):
             targets.append(self.folder / "last.pt")
         if targets:
             learner.save(*targets)
+        if value is not None:  # after the checkpoints, which refuse a non-finite state
+            atomic_write_text(self.exp_dir / "metrics_val_last.json", json.dumps(_summary(learner.logs), indent=1))
         if is_best:  # after best.pt, so these metrics never describe a checkpoint not yet written
             atomic_write_text(self.exp_dir / "metrics_val_best.json", json.dumps(_summary(learner.logs), indent=1))
 

@@ -40,6 +40,11 @@ def resolve_device(name: str) -> torch.device:
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"train.device is {name!r} but no CUDA device is available; use 'auto' or 'cpu'.")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError(f"train.device is {name!r} but this machine has {torch.cuda.device_count()} CUDA "
+                          f"device(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}; use one of them or 'auto'.")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"train.device is {name!r} but MPS (Apple GPUs) is not available here; use 'auto' or 'cpu'.")
     return device
 
 

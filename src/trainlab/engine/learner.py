@@ -25,9 +25,10 @@ import torch
 from torch import Tensor, nn
 
 from ..data import BatchLoader, DataBundle
-from ..errors import TrainingError
+from ..errors import CheckpointError, TrainingError
+from ..files import one_line_detail
 from .callback import Callback, CallbackList
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import checkpoint_config, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .distributed import broadcast_buffers
 from .history import History
 from .loop_state import LoopState
@@ -321,9 +322,20 @@ class Learner:
                     self.freeze_bn_stats and module.affine and not any(p.requires_grad for p in module.parameters()))):
                 module.eval()
 
-    def check_finite(self) -> None:
-        """Raise TrainingError if any loss so far was NaN or infinite (one host sync)."""
-        bad_step = int(self._first_bad)
+    def check_finite(self, *, weights: bool = False) -> None:
+        """Raise TrainingError if any loss so far was NaN or infinite, or (``weights``) the model's weights or
+        buffers are (one host sync either way)."""
+        flags = self._first_bad
+        if weights:
+            tensors = [t for t in self.model.state_dict().values() if t.is_floating_point()]
+            finite = torch.stack([torch.isfinite(t).all() for t in tensors]).all() if tensors else True
+            flags = torch.stack([self._first_bad, (~torch.as_tensor(finite, device=self.device)).long()])
+        bad_step, *bad_weights = flags.view(-1).tolist()
+        if bad_weights and bad_weights[0] and bad_step < 0:
+            raise TrainingError(f"the model's weights became NaN or infinite by step {self.loop.step} "
+                                f"({self.loop.describe(self.batches_per_epoch)}) although the loss was finite; no "
+                                "checkpoint is written from them and the last good one is kept. Lower optim.lr, "
+                                "set train.grad_clip, or check the data for bad values.")
         if bad_step >= 0:
             raise TrainingError(f"the training loss became NaN or infinite at step {bad_step} "
                                 f"({self.loop.describe(self.batches_per_epoch)}, counting optimizer steps from 0);"
@@ -387,13 +399,43 @@ class Learner:
             "config": self.config, "versions": {"torch": str(torch.__version__), "trainlab": __version__},
         }
 
-    def load_state_dict(self, state: dict[str, Any], *, weights_only: bool = False) -> None:
-        """Restore a checkpoint's state (``weights_only=True``: the model weights alone)."""
-        self.model.load_state_dict(state["model"])
+    def load_state_dict(self, state: dict[str, Any], *, weights_only: bool = False, keep_settings: bool = False,
+                        source: str = "the checkpoint") -> None:
+        """Restore a checkpoint's state (``weights_only=True``: the model weights alone).
+
+        Every part is checked against this Learner first (:mod:`trainlab.engine.restore`): a state that does
+        not fit raises :class:`CheckpointError` naming ``source`` and leaves the Learner as it was.
+        ``keep_settings``: the params changed since the checkpoint (``--resume --force``): the optimizer keeps
+        this Learner's hyperparameters (lr, betas, ...) and the schedule, built for the new settings, moves to
+        the checkpoint's step instead of restoring the old one.
+        """
+        from .restore import check_training_state, check_weights
+        from .schedule import LRSchedule
+
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{source} holds {type(state).__name__}, not a checkpoint dict.")
+        check_weights(self.model, state.get("model"), source)
+        if not weights_only:
+            check_training_state(self, state, source, keep_settings=keep_settings)
+        try:  # strict apart from num_batches_tracked, which older checkpoints lack
+            self.model.load_state_dict(state["model"], strict=False)
+        except RuntimeError as e:  # a dtype that cannot be copied (complex into float, ...)
+            raise CheckpointError(f"{source} holds weights that cannot be loaded ({one_line_detail(e)}).") from None
         if weights_only:
             return
+        previous_rng = rng_state()
+        try:
+            set_rng_state(state["rng"])
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError, AttributeError) as e:
+            set_rng_state(previous_rng)
+            raise CheckpointError(f"{source} holds weights, but its random-number state is damaged "
+                                  f"({type(e).__name__}); start over with --restart, or evaluate it.") from None
+        settings = [{k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups]
         self.optimizer.load_state_dict(state["optimizer"])
-        if state.get("scaler"):
+        if keep_settings:
+            for group, mine in zip(self.optimizer.param_groups, settings):
+                group.update(mine)
+        if self.scaler.is_enabled() and isinstance(state.get("scaler"), dict) and state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
         # format 1 kept the counters at the top level
         self.loop.load_state_dict(state.get("loop") or {"epoch": state.get("epoch", 0), "batch": state.get("batch_idx", 0),
@@ -401,18 +443,28 @@ class Learner:
                                                         "skipped_batches": state.get("skipped_batches", 0)})
         self.history = History(state["history"], state.get("class_names"))
         self._resumed_metrics = state.get("train_metrics")
-        self.callbacks.load_state_dict(state.get("callbacks", {}))
-        set_rng_state(state["rng"])
+        callbacks = dict(state.get("callbacks", {}))
+        schedule = self.callbacks.find(LRSchedule)
+        if keep_settings and schedule is not None:
+            callbacks.pop(schedule.key, None)
+            schedule.restart_at(self.loop)
+        self.callbacks.load_state_dict(callbacks)
 
     def _metric_state(self) -> dict[str, Tensor]:
         return {name: getattr(self.train_metrics, name).detach().clone() for name in self.train_metrics._defaults}
 
     def save(self, path: Path, *more: Path) -> None:
-        """Write the full training state to ``path`` (and the same bytes to each of ``more``), atomically."""
+        """Write the full training state to ``path`` (and the same bytes to each of ``more``), atomically.
+
+        Never from a state that went bad: a NaN/inf loss so far or NaN/inf weights raise
+        :class:`TrainingError` and the previous files stay (one host sync per save, none per step).
+        """
+        self.check_finite(weights=True)
         save_checkpoint(self.state_dict(), path, *more)
 
     def load(self, path: Path, *, weights_only: bool = False) -> Learner:
-        self.load_state_dict(load_checkpoint(path, map_location=self.device), weights_only=weights_only)
+        self.load_state_dict(load_checkpoint(path, map_location=self.device), weights_only=weights_only,
+                             source=str(path))
         return self
 
     @classmethod
@@ -428,6 +480,7 @@ class Learner:
         from ..config import parse_config
 
         state = load_checkpoint(path)
-        learner = cls.from_config(parse_config(state["config"], source=str(path)), exp_dir, **kwargs)
-        learner.load_state_dict(state)
+        cfg = parse_config(checkpoint_config(state, path), source=str(path))
+        learner = cls.from_config(cfg, exp_dir, **kwargs)
+        learner.load_state_dict(state, source=str(path))
         return learner

@@ -1,6 +1,7 @@
 """Learning-rate schedule and gradient clipping callbacks."""
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -30,6 +31,27 @@ class LRSchedule(Callback):
             value = monitored(learner.logs, self.monitor)
             if value is not None:
                 self.scheduler.step(value)
+
+    def restart_at(self, loop) -> None:
+        """Move this (freshly built) schedule to where a resumed run stands, as if it had run from the start:
+        for a run resumed with changed settings (a new length, a new lr), whose old schedule no longer applies.
+
+        Example:
+            >>> import torch
+            >>> opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+            >>> cb = LRSchedule(torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5), "epoch")
+            >>> from trainlab.engine.loop_state import LoopState
+            >>> cb.restart_at(LoopState(epoch=3)); opt.param_groups[0]["lr"]
+            0.125
+        """
+        if self.interval == "step":
+            steps = min(loop.step, self.scheduler.total_steps - 1)
+        else:
+            steps = loop.epoch if self.interval == "epoch" else 0  # plateau starts afresh at the new lr
+        with warnings.catch_warnings():  # "step() before optimizer.step()": no optimizer step belongs here
+            warnings.simplefilter("ignore", UserWarning)
+            for _ in range(steps):
+                self.scheduler.step()
 
     def state_dict(self) -> dict[str, Any]:
         return self.scheduler.state_dict()

@@ -55,7 +55,7 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def read_json(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text()) if path.is_file() else None
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError, OSError):  # damaged, not UTF-8, nested too deep, unreadable: no record
         return None
 
 

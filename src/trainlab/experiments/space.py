@@ -17,6 +17,7 @@ import itertools
 import json
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +124,7 @@ class SearchSpace:
         self.params = params
         self.keys = [p.key for p in params]
         self._labels = self._short_labels()
+        self._grid_names: Counter[str] | None = None
 
     @classmethod
     def parse(cls, space: dict[str, Any], *, sampler: str) -> SearchSpace:
@@ -171,6 +173,19 @@ class SearchSpace:
         text = "_".join(f"{self._labels[k]}={_short(values[k])}" for k in self.keys)
         text = re.sub(r"[^A-Za-z0-9._=+-]+", "-", text)[:150]
         return f"trial-{number:03d}_{text}" if number is not None else text
+
+    def name_is_unique(self, values: dict[str, Any]) -> bool:
+        """Whether no other point of the grid gets the folder name of ``values`` (values that print alike,
+        ``0.001`` and ``0.0010001``, or a value listed twice, share a name; such trials add their number).
+
+        Example:
+            >>> space = SearchSpace.parse({"optim.lr": [0.001, 0.0010001, 0.1]}, sampler="grid")
+            >>> space.name_is_unique({"optim.lr": 0.001}), space.name_is_unique({"optim.lr": 0.1})
+            (False, True)
+        """
+        if self._grid_names is None:
+            self._grid_names = Counter(self.folder_name(v) for v in self.grid())
+        return self._grid_names[self.folder_name(values)] <= 1
 
     def apply(self, raw: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
         """A copy of the params dict ``raw`` with the searched values set."""

@@ -122,8 +122,8 @@ def run_trial(study, trial, ctx: SearchContext) -> TrialResult:
     from optuna.trial import TrialState
 
     values = ctx.space.decode(trial.params)
-    folder = trial.user_attrs.get("folder") or ctx.space.folder_name(
-        values, None if ctx.sampler == "grid" else trial.number)
+    numbered = ctx.sampler != "grid" or not ctx.space.name_is_unique(values)  # one folder per trial, always
+    folder = trial.user_attrs.get("folder") or ctx.space.folder_name(values, trial.number if numbered else None)
     trial.set_user_attr("folder", folder)
     child = ctx.parent / folder
     raw = ctx.space.apply(ctx.base, values)

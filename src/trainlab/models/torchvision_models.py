@@ -31,7 +31,7 @@ from typing import Any
 
 from torch import nn
 
-from ..errors import ModelError
+from ..errors import ModelError, echo, shorten
 from .heads import head_name
 from .registry import MODELS
 
@@ -267,9 +267,10 @@ def build_torchvision(
         model = torchvision.models.get_model(name, weights=None, num_classes=num_classes, **kwargs)
     except (TypeError, ValueError, AssertionError, RuntimeError) as err:
         allowed = _allowed_options(name, str(err)) if isinstance(err, TypeError) else ""
-        raise ModelError(
-            f"torchvision could not build {name} with options {options or '{}'} and input_size={input_size}: "
-            f"{err}.{allowed} Check the options against torchvision's {name} documentation."
+        advice = allowed or f" Check the options against torchvision's {name} documentation."
+        raise ModelError(  # kept short: the allowed options must survive the one-line limit
+            f"torchvision could not build {name} with options {echo(options or {})} (input_size {input_size}): "
+            f"{shorten(str(err), 100)}.{advice}"
         ) from err
     if small_stem:
         assert spec.stem is not None

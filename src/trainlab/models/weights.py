@@ -7,13 +7,14 @@ initialised head of the model in place: the usual transfer-learning recipe.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..errors import ModelError
+from ..errors import ModelError, echo, listing
+from ..files import load_torch_file
 from .heads import head_name, matches
 
 log = logging.getLogger(__name__)
@@ -34,20 +35,11 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         >>> sorted(read_state_dict(f))
         ['bias', 'weight']
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"pretrained weights file {str(path)!r} does not exist; check the path.")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for corrupt files (UnpicklingError, RuntimeError, ...)
-        raise ModelError(
-            f"cannot read pretrained weights file {str(path)!r}: {type(err).__name__}: {err}. "
-            "It must be a state dict saved with torch.save (loadable with weights_only=True)."
-        ) from err
+    obj = load_torch_file(path, what="pretrained weights file", error=ModelError)
     if isinstance(obj, Mapping) and isinstance(obj.get("model"), Mapping):
         obj = obj["model"]
     if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        kind = f"a dict with keys {sorted(map(str, obj))[:8]}" if isinstance(obj, Mapping) else type(obj).__name__
+        kind = f"a dict with keys {echo(sorted(map(str, obj)), 80)}" if isinstance(obj, Mapping) else type(obj).__name__
         raise ModelError(
             f"pretrained weights file {str(path)!r} holds {kind}, not a state dict. Expected a "
             "torchvision state dict or a trainlab checkpoint with the state dict under 'model'."
@@ -108,30 +100,14 @@ def load_pretrained(model: nn.Module, path: str | Path) -> list[str]:
     target = model.state_dict()
     state = _align_dropout_keys(state, set(target), head)
 
-    to_load: dict[str, torch.Tensor] = {}
-    mismatched: list[str] = []
-    for key, value in state.items():
-        if key not in target:
-            continue
-        if value.shape != target[key].shape:
-            if not matches(key, head):
-                mismatched.append(f"{key}: file {tuple(value.shape)} vs model {tuple(target[key].shape)}")
-            continue
-        to_load[key] = value
-    unexpected = [k for k in state if k not in target and k.split(".")[0] not in _AUX_MODULES]
-    missing = [k for k in target if k not in state and not matches(k, head) and not k.endswith("num_batches_tracked")]
-    if mismatched or unexpected or missing:
-        details = "; ".join(
-            part for part in (
-                f"shape mismatch outside the head: {', '.join(mismatched[:5])}" if mismatched else "",
-                f"keys not in the model: {', '.join(unexpected[:5])}" if unexpected else "",
-                f"model keys missing from the file: {', '.join(missing[:5])}" if missing else "",
-            ) if part
-        )
+    details = describe_mismatch(target, state, tolerate=lambda key: matches(key, head),
+                                ignore=lambda key: key.split(".")[0] in _AUX_MODULES)
+    if details:
         raise ModelError(
             f"pretrained weights file {str(path)!r} does not fit {type(model).__name__} ({details}). "
-            "Build the same architecture (name, in_channels, small_stem) the weights were saved from."
+            "Build the architecture the weights came from (name, in_channels, small_stem)."
         )
+    to_load = {k: v for k, v in state.items() if k in target and v.shape == target[k].shape}
     model.load_state_dict(to_load, strict=False)
     not_loaded = [k for k in target if matches(k, head) and k not in to_load]
     if not_loaded:
@@ -141,3 +117,29 @@ def load_pretrained(model: nn.Module, path: str | Path) -> list[str]:
     else:
         log.info("loaded %s (all %d tensors)", path, len(to_load))
     return not_loaded
+
+
+def describe_mismatch(target: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor], *,
+                      tolerate: Callable[[str], bool] = lambda key: False,
+                      ignore: Callable[[str], bool] = lambda key: False, limit: int = 200) -> str:
+    """How the weights ``state`` fail to fit a model whose state dict is ``target`` ("" when they fit).
+
+    Keys for which ``tolerate`` is true may be missing or differ in shape (a replaced head); keys of
+    ``state`` for which ``ignore`` is true may be absent from the model (auxiliary classifiers).
+
+    Example:
+        >>> describe_mismatch(nn.Linear(2, 3).state_dict(), nn.Linear(2, 4).state_dict())
+        'shape mismatch: weight: file (4, 2) vs model (3, 2) (and 1 more)'
+    """
+    mismatched = [f"{key}: file {tuple(value.shape)} vs model {tuple(target[key].shape)}"
+                  for key, value in state.items()
+                  if key in target and value.shape != target[key].shape and not tolerate(key)]
+    unexpected = [k for k in state if k not in target and not ignore(k)]
+    missing = [k for k in target if k not in state and not tolerate(k) and not k.endswith("num_batches_tracked")]
+    parts = [f"{label}: {mismatched[0]}{f' (and {len(mismatched) - 1} more)' if len(mismatched) > 1 else ''}"
+             for label in ("shape mismatch",) if mismatched]
+    parts += [f"{len(keys)} {label} ({keys[0]}{', …' if len(keys) > 1 else ''})"
+              for label, keys in (("keys not in the model", unexpected), ("model keys missing from the file", missing))
+              if keys]
+    text = "; ".join(parts)
+    return text if len(text) <= limit else text[:limit - 1] + "…"

@@ -17,8 +17,9 @@ import torch
 
 from ..config import parse_config
 from ..engine import Learner
-from ..engine.checkpoint import atomic_write_bytes, atomic_write_text, load_checkpoint
-from ..errors import CheckpointError, DataError
+from ..engine.checkpoint import atomic_write_bytes, atomic_write_text, checkpoint_config, load_checkpoint
+from ..errors import ConfigError, DataError
+from ..files import check_writable
 
 
 @dataclass
@@ -32,6 +33,8 @@ class Evaluation:
 
 def checkpoint_path(exp: Path, which: str) -> Path:
     """``best`` / ``last`` in ``EXP/checkpoints/``, or a path."""
+    if which in ("best", "last") and Path(exp).is_file():
+        raise ConfigError(f"{exp} is a file; pass the experiment folder that holds it (e.g. {Path(exp).parent}).")
     if which in ("best", "last"):
         return Path(exp) / "checkpoints" / f"{which}.pt"
     return Path(which)
@@ -67,12 +70,10 @@ def learner_for_checkpoint(path: Path, overrides: list[str] = (), exp_dir: Path 
         0.99
     """
     state = load_checkpoint(path)
-    if not isinstance(state.get("config"), dict) or not state["config"]:
-        raise CheckpointError(f"{path} holds no config; it was not written by trainlab train.")
-    cfg = parse_config(state["config"], [*overrides, "model.pretrained=null"], source=str(path))
+    cfg = parse_config(checkpoint_config(state, path), [*overrides, "model.pretrained=null"], source=str(path))
     learner = Learner.from_config(cfg, exp_dir, default_callbacks_on=False)  # weights come from the checkpoint
     if load_weights:
-        learner.load_state_dict(state, weights_only=True)
+        learner.load_state_dict(state, weights_only=True, source=str(path))
     return learner, state
 
 
@@ -106,12 +107,15 @@ def evaluate_checkpoint(path: Path, out_dir: Path, *, split: str = "test", overr
         >>> ev.metrics["accuracy"]  # doctest: +SKIP
         0.99
     """
+    check_writable(Path(out_dir))  # a read-only folder fails before the evaluation, not after it
     learner, state = learner_for_checkpoint(Path(path), list(overrides))
     metrics = learner.evaluate(split)
     preds = predictions(learner, split)
     out_dir = Path(out_dir)
     metrics_path = out_dir / f"metrics_{split}.json"
-    epoch = (state.get("loop") or {}).get("epoch", state.get("epoch"))
+    loop = state.get("loop")  # format 1 kept the epoch at the top level; a damaged file may hold anything
+    epoch = loop.get("epoch") if isinstance(loop, dict) else state.get("epoch")
+    epoch = epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
     atomic_write_text(metrics_path, json.dumps({"checkpoint": str(path), "epoch": epoch, **metrics}, indent=1))
     buf = io.BytesIO()
     np.savez(buf, **preds)

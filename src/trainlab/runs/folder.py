@@ -18,6 +18,7 @@ import torch
 from .. import __version__
 from ..config import Config, config_to_dict
 from ..engine.checkpoint import atomic_write_text
+from ..files import writing
 
 # What a run writes into its folder; a restart moves these to EXP/archive/<time>/ (params files stay).
 RUN_OUTPUTS = ("checkpoints", "tensorboard", "history.json", "history.csv", "metrics_val_best.json",
@@ -44,9 +45,11 @@ def archive_previous_run(folder: Path) -> Path | None:
     while dest.exists():  # two restarts within a second
         n += 1
         dest = folder / "archive" / f"{stamp}-{n}"
-    dest.mkdir(parents=True)
-    for path in present:
-        shutil.move(str(path), dest / path.name)
+    with writing(dest, doing="move the previous run into", hint="Make the folder writable, or free some space; "
+                 "nothing was deleted."):
+        dest.mkdir(parents=True)
+        for path in present:
+            shutil.move(str(path), dest / path.name)
     return dest
 
 
@@ -91,8 +94,9 @@ class RunLog:
         self.file: logging.FileHandler | None = None
 
     def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = logging.FileHandler(self.path)
+        with writing(self.path, doing="append to"):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.file = logging.FileHandler(self.path)
         self.file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         self.buffer.setTarget(self.file)
         self.buffer.flushLevel = logging.NOTSET  # from now on every record goes straight to the file

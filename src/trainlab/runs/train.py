@@ -16,10 +16,11 @@ from typing import Any, Literal
 
 from ..config import Config, config_to_dict, diff_configs
 from ..engine import Callback, Learner
-from ..engine.checkpoint import load_checkpoint
+from ..engine.checkpoint import checkpoint_config, load_checkpoint
 from ..engine.distributed import shutdown_distributed
 from ..engine.signals import GracefulStop
-from ..errors import CheckpointError, ConfigError, TrainingError
+from ..errors import CheckpointError, ConfigError, TrainingError, listing
+from ..files import check_writable
 from .folder import archive_previous_run, has_run, run_log, write_resolved
 
 log = logging.getLogger("trainlab")
@@ -47,37 +48,51 @@ def config_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return [k for k in diff_configs(old, new) if not k.startswith("logging.")]
 
 
-def _previous(folder: Path, cfg: Config, existing: Existing, force: bool) -> tuple[dict | None, bool]:
-    """(checkpoint state to resume or None, whether a previous run must be archived first)."""
+# Settings a checkpoint's weights and optimizer state belong to: a resume cannot change them, even with --force.
+FIXED_ON_RESUME = ("model.name", "model.args", "model.num_classes", "model.small_stem", "model.groups",
+                   "model.freeze", "model.morph", "data.name", "data.channels", "data.image_size", "optim.name")
+
+
+def _previous(folder: Path, cfg: Config, existing: Existing, force: bool) -> tuple[dict | None, bool, bool]:
+    """(checkpoint state to resume or None, whether a previous run must be archived first, whether the state
+    is resumed with changed settings)."""
     last = folder / "checkpoints" / "last.pt"
     if existing == "restart":
-        return None, has_run(folder)
+        return None, has_run(folder), False
     if existing == "refuse":
         if has_run(folder):
             raise ConfigError(f"{folder} already holds a run; pass --resume to continue it or --restart to start over "
                               "(the old files are moved to EXP/archive/).")
-        return None, False
+        return None, False, False
     if existing == "resume":
         if not last.exists():
             log.info("%s has no checkpoint to resume; starting a new run", folder)
-            return None, has_run(folder)
+            return None, has_run(folder), False
         state = load_checkpoint(last)
-        changed = diff_configs(state.get("config") or {}, config_to_dict(cfg))
+        changed = diff_configs(checkpoint_config(state, last), config_to_dict(cfg))
         if changed and not force:
-            raise ConfigError(f"params changed since {last}: {', '.join(changed)}. Restore them, or pass --force "
+            raise ConfigError(f"params changed since {last}: {listing(changed)}. Restore them, or pass --force "
                               "to resume with the new values.")
-        return state, False
+        fixed = [key for key in changed if key.startswith(FIXED_ON_RESUME)]
+        if fixed:
+            raise ConfigError(f"cannot resume {last} with changed {listing(fixed)}: its weights and optimizer state "
+                              "belong to the old values. Restore them, or start over with --restart.")
+        if changed:
+            log.info("resuming with changed %s: the optimizer takes the new settings and the schedule is rebuilt "
+                     "for them", listing(changed))
+        return state, False, bool(config_changes(state["config"], config_to_dict(cfg)))
     # continue: the same config resumes; anything else starts over
     if last.exists():
         try:
             state = load_checkpoint(last)
+            old = checkpoint_config(state, last)
         except CheckpointError as e:
             log.warning("%s; starting %s over", e, folder)
         else:
-            if not config_changes(state.get("config") or {}, config_to_dict(cfg)):
-                return state, False
+            if not config_changes(old, config_to_dict(cfg)):
+                return state, False, False
             log.info("the previous run in %s does not match its params; starting over", folder)
-    return None, has_run(folder)
+    return None, has_run(folder), False
 
 
 def run_experiment(folder: str | Path, cfg: Config, *, existing: Existing = "refuse", force: bool = False,
@@ -111,15 +126,18 @@ def run_experiment(folder: str | Path, cfg: Config, *, existing: Existing = "ref
         1
     """
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{folder} is a file; pass the experiment folder that holds the params file "
+                          f"(e.g. trainlab train {folder.parent}).")
     main = int(os.environ.get("RANK", "0")) == 0
     trainlab_log = logging.getLogger("trainlab")
     level = trainlab_log.level
     if not main:
         trainlab_log.setLevel(logging.WARNING)  # one process reports; the others only warn
     try:
-        if main:
-            folder.mkdir(parents=True, exist_ok=True)
-        state, archive = _previous(folder, cfg, existing, force) if main else (_rank_state(folder, existing), False)
+        if main:  # before anything is built or trained: a read-only folder fails now, in one line
+            check_writable(folder, folder / "checkpoints")
+        state, archive, changed = _previous(folder, cfg, existing, force) if main else _rank_state(folder, cfg, existing)
         with run_log(folder / "train.log", level=cfg.logging.level, start=False, enabled=main) as file_log:
             stopper = GracefulStop()
             learner = Learner.from_config(cfg, folder, overfit_batches=overfit_batches,
@@ -133,7 +151,7 @@ def run_experiment(folder: str | Path, cfg: Config, *, existing: Existing = "ref
                                extra={"resumed": state is not None, "overfit_batches": overfit_batches,
                                       "world_size": learner.world_size, **(extra or {})})
             if state is not None:
-                learner.load_state_dict(state)
+                learner.load_state_dict(state, keep_settings=changed, source=str(folder / "checkpoints" / "last.pt"))
                 log.info("resuming %s at %s", folder, learner.loop.describe(learner.batches_per_epoch))
             _log_header(folder, cfg, learner)
             target = epochs(learner) if callable(epochs) else epochs or cfg.train.epochs
@@ -150,10 +168,14 @@ def run_experiment(folder: str | Path, cfg: Config, *, existing: Existing = "ref
     return RunOutcome(learner, signal=stopper.received, resumed=state is not None)
 
 
-def _rank_state(folder: Path, existing: Existing) -> dict | None:
-    """What a process other than rank 0 resumes: the same checkpoint rank 0 checked."""
+def _rank_state(folder: Path, cfg: Config, existing: Existing) -> tuple[dict | None, bool, bool]:
+    """What a process other than rank 0 resumes: the same checkpoint rank 0 checked, with the same verdict on
+    changed settings."""
     last = folder / "checkpoints" / "last.pt"
-    return load_checkpoint(last) if existing in ("resume", "continue") and last.exists() else None
+    if existing not in ("resume", "continue") or not last.exists():
+        return None, False, False
+    state = load_checkpoint(last)
+    return state, False, bool(config_changes(checkpoint_config(state, last), config_to_dict(cfg)))
 
 
 def _log_header(folder: Path, cfg: Config, learner: Learner) -> None:
