@@ -46,6 +46,8 @@ def deepen(
     Each name is either an ``nn.Sequential`` *stage* (torchvision ResNets: "layer1".."layer4";
     any ``nn.Sequential`` of blocks: its qualified name), which gets the new layers appended, or
     any other layer called once in ``forward`` (e.g. a ReLU), which gets them right after it.
+    Inside an ``nn.Sequential`` the new module's key is ``"<layer>_deeper"`` (``features.6`` gets
+    ``features.6_deeper``): no existing layer is renamed, and positional indexing still works.
 
     - ``method="r2r"`` (R2DeeperR, Painter 2019): a residual block whose branch outputs exactly
       zero. In a stage whose last block is a residual block that keeps the shape (torchvision
@@ -199,11 +201,9 @@ def _insert(target: nn.Module, name: str, new: nn.Module) -> str:
     parent_name, _, attr = name.rpartition(".")
     parent = target.get_submodule(parent_name)
     if isinstance(parent, nn.Sequential):
-        keys = list(parent._modules)
-        index = keys.index(attr) + 1
-        if keys == [str(i) for i in range(len(keys))]:
-            parent.insert(index, new)
-            return f"{parent_name}.{index}".lstrip(".")
+        # A new key instead of Sequential.insert: renumbering would rename every later layer, so
+        # names given to later transforms and optimizer groups matched by name would go astray.
+        index = list(parent._modules).index(attr) + 1
         key = _free_key(parent, f"{attr}_deeper")
         items = list(parent._modules.items())
         items.insert(index, (key, new))
