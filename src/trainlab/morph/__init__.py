@@ -36,6 +36,7 @@ from .deepen import deepen
 from .graph import volumes
 from .layout import Volume
 from .optim import rebuild_optimizer
-from .widen import widen
+from .widen import SkippedVolumesWarning, widen
 
-__all__ = ["ResidualBlock", "Volume", "deepen", "rebuild_optimizer", "volumes", "widen"]
+__all__ = ["ResidualBlock", "SkippedVolumesWarning", "Volume", "deepen", "rebuild_optimizer",
+           "volumes", "widen"]

@@ -38,6 +38,7 @@ from .trace import literal_sizes, shape_of, traced_with_shapes
 class _State:
     channels: int
     order: int
+    unit: int = 1  # channels per group of the grouped convs it meets: new channels come in these
     producers: list[tuple[int, str]] = field(default_factory=list)
     fixed: list[str] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
@@ -83,6 +84,7 @@ class Analysis:
         assert sa.channels == sb.channels, "joined volumes must have equal widths"
         self._parent[rb] = ra
         sa.order = min(sa.order, sb.order)
+        sa.unit = math.lcm(sa.unit, sb.unit)
         sa.producers += sb.producers
         sa.fixed += sb.fixed
         sa.blocked += sb.blocked
@@ -141,8 +143,9 @@ class Analysis:
         """Every volume written by at least one conv/linear layer, in graph order."""
         consumers: dict[int, list[str]] = {}
         norms: dict[int, list[str]] = {}
+        grouped: dict[int, list[str]] = {}
         for role in self.roles.values():
-            table = consumers if role.kind == "producer" else norms
+            table = {"producer": consumers, "follower": norms, "grouped": grouped}[role.kind]
             for seg in role.inputs or ():
                 names = table.setdefault(self.find(seg.volume), [])
                 if role.name not in names:
@@ -157,6 +160,7 @@ class Analysis:
                 name=producers[0], channels=state.channels, producers=producers,
                 consumers=tuple(consumers.get(root, ())), norms=tuple(norms.get(root, ())),
                 widenable=not (state.fixed or state.blocked), reason=reason,
+                grouped=tuple(grouped.get(root, ())), unit=state.unit,
             )))
         return [vol for _, vol in sorted(found, key=lambda item: item[0])]
 
@@ -203,6 +207,8 @@ class Analysis:
             return self._parameterised(node, module, "producer", self._layout(x))
         if kind == "follower":
             return self._parameterised(node, module, "follower", self._layout(x))
+        if kind == "grouped":
+            return self._grouped(node, module, self._layout(x))
         if kind == "layernorm" and len(module.normalized_shape) >= ndim - 1:
             return self._unsupported(node, "normalises across the channel dimension (LayerNorm "
                                            f"over {tuple(module.normalized_shape)})")
@@ -217,8 +223,22 @@ class Analysis:
             return self._unsupported(node, why)
         self._layouts[node] = self._layout(x)
 
+    def _grouped(self, node: fx.Node, module: nn.Module, inputs: Layout | None) -> None:
+        """A grouped conv keeping its group width reads group i and writes group i: a follower
+        whose volumes then grow by whole groups (Painter 2019's "new groups" for depthwise)."""
+        width = module.in_channels // module.groups
+        misaligned = [s for s in inputs or () if s.block != 1 or s.channels % width]
+        if inputs is None or misaligned:
+            return self._unsupported(node, f"is a grouped convolution (groups={module.groups}) "
+                                           "whose groups do not line up with the volumes it reads")
+        for seg in inputs:
+            state = self.state(seg.volume)
+            state.unit = math.lcm(state.unit, width)
+        self._parameterised(node, module, "grouped", inputs)
+
     def _parameterised(self, node: fx.Node, module: nn.Module,
-                       kind: Literal["producer", "follower"], inputs: Layout | None) -> None:
+                       kind: Literal["producer", "follower", "grouped"],
+                       inputs: Layout | None) -> None:
         name = str(node.target)
         role = self.roles.get(name)
         if role is None:
@@ -249,7 +269,8 @@ class Analysis:
         def one_of(functions: frozenset[object], methods: frozenset[str]) -> bool:
             return target in methods if method else target in functions
 
-        if one_of(ops.POINTWISE_FUNCTIONS, ops.POINTWISE_METHODS):
+        if (method and target in ops.POINTWISE_METHODS) or (
+                not method and ops.is_pointwise_function(target)):
             self._layouts[node] = self._layout(x)
         elif one_of(ops.SPATIAL_FUNCTIONS, frozenset()) or target is F.pad:
             pad = node.args[1] if len(node.args) > 1 else node.kwargs.get("pad", ())
@@ -335,6 +356,10 @@ class Analysis:
                 return self._unsupported(node, "reshapes with a hard-coded channel count; use "
                                                "x.size(1) or torch.flatten instead")
             self._layouts[node] = layout
+        elif len(outs) == len(ins) + 1 and outs[0] == ins[0] and outs[1] * outs[2] == ins[1]:
+            self._unsupported(node, f"splits the channels into {outs[1]} groups ({ins} -> {outs}, "
+                                    "as a channel shuffle does): widened, the old channels would "
+                                    "move between groups")
         else:
             self._unsupported(node, f"reshapes the channel dimension ({ins} -> {outs}); with a "
                                     "batch of 1 use torch.flatten(x, 1) or a batch of 2 or more")
