@@ -1,12 +1,14 @@
 """widen and deepen on torchvision resnet18, vgg11_bn and densenet121 (weights=None, small inputs)."""
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 import torchvision
 from torch import nn
 
-from trainlab.morph import deepen, volumes, widen
+from trainlab.morph import SkippedVolumesWarning, deepen, volumes, widen
 
 SHAPE = (2, 3, 32, 32)
 STAGES = ["layer1", "layer2", "layer3", "layer4"]
@@ -125,3 +127,29 @@ def test_densenet121_concatenations_widened(kit, densenet121, method):
     assert layer.norm1.num_features == 96 + 48 and layer.conv2.out_channels == 48
     assert wide.classifier.in_features == 1536
     assert kit.max_delta(model, wide, (1, 3, 32, 32)) < 1e-5
+
+
+def frozen_train_mode(model: nn.Module) -> nn.Module:
+    """Training mode (aux heads run) with BatchNorm and dropout as in eval: deterministic."""
+    model.train()
+    for m in model.modules():
+        if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.Dropout)):
+            m.eval()
+    return model
+
+
+@pytest.mark.parametrize("method", ["r2r", "net2net"])
+def test_googlenet_aux_heads_are_widened_with_the_volumes_they_read(kit, method):
+    # the aux heads run only in training mode: an eval-mode trace missed them, and the widened
+    # model failed in training mode ("expected input ... to have 512 channels, but got 768")
+    model = kit.randomize_norms(torchvision.models.googlenet(weights=None, init_weights=False)).eval()
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SkippedVolumesWarning)  # every hidden volume widens
+        wide = widen(model, x[:1], factor=1.5, method=method)
+    assert wide.aux1.conv.conv.in_channels == 768 and wide.aux1.fc1.out_features == 1536
+    assert not model.training and not wide.training  # modes restored after the training trace
+    with torch.no_grad():
+        before, after = frozen_train_mode(model)(x), frozen_train_mode(wide)(x)
+    for old, new in zip(before, after):  # logits, aux2, aux1
+        assert (new - old).abs().max() < 1e-5 * old.abs().max()  # float32 rounding, relative

@@ -60,6 +60,7 @@ class Analysis:
         self._parent: dict[int, int] = {}
         self._states: dict[int, _State] = {}
         self._layouts: dict[fx.Node, Layout | None] = {}
+        self._containers: dict[fx.Node, list[Any]] = {}  # namedtuple nodes -> their fields
         self._modules = dict(graph_module.named_modules())
         for order, node in enumerate(graph_module.graph.nodes):
             self._order = order
@@ -175,9 +176,16 @@ class Analysis:
     def _layout(self, arg: Any) -> Layout | None:
         return self._layouts.get(arg) if isinstance(arg, fx.Node) else None
 
+    def _nodes_in(self, args: Any) -> list[fx.Node]:
+        """The nodes in ``args``, and the nodes packed in namedtuples among them."""
+        found = []
+        for arg in _nodes_in(args):
+            found += self._nodes_in(self._containers[arg]) if arg in self._containers else [arg]
+        return found
+
     def _unsupported(self, node: fx.Node, why: str) -> None:
         reason = f"node {self._describe(node)} {why}"
-        for arg in _nodes_in((node.args, node.kwargs)):
+        for arg in self._nodes_in((node.args, node.kwargs)):
             self._mark(self._layout(arg), blocked=reason)
         self._layouts[node] = self._fresh(node, blocked=reason)
 
@@ -187,7 +195,7 @@ class Analysis:
         elif node.op == "get_attr":
             self._layouts[node] = None  # a parameter used directly: opaque
         elif node.op == "output":
-            for arg in _nodes_in(node.args):
+            for arg in self._nodes_in(node.args):
                 self._mark(self._layout(arg), fixed="it reaches the model output")
         elif node.op == "call_module":
             self._visit_module(node)
@@ -297,6 +305,13 @@ class Analysis:
             self._reshape(node, x)
         elif one_of(ops.REDUCE_FUNCTIONS, ops.REDUCE_METHODS):
             self._reduce(node, x, shape)
+        elif isinstance(x, fx.Node) and x in self._containers and target in (operator.getitem,
+                                                                             getattr):
+            self._field(node, x)
+        elif isinstance(target, type) and issubclass(target, tuple) and hasattr(target, "_fields"):
+            fields = dict(zip(target._fields, node.args)) | dict(node.kwargs)
+            self._containers[node] = [fields.get(name) for name in target._fields]
+            self._layouts[node] = None  # e.g. GoogLeNetOutputs(logits, aux2, aux1)
         elif (method and target in ops.META_METHODS) or target is getattr:
             self._layouts[node] = None
         elif target is operator.getitem and shape is None:
@@ -306,6 +321,18 @@ class Analysis:
             self._unsupported(node, "indexes or slices a tensor")
         else:
             self._unsupported(node, "is an operation trainlab.morph does not know")
+
+    def _field(self, node: fx.Node, container: fx.Node) -> None:
+        """A field of a namedtuple built in the graph, by index or name: the packed value."""
+        key = node.args[1] if len(node.args) > 1 else None
+        names = getattr(container.target, "_fields", ())
+        index = names.index(key) if isinstance(key, str) and key in names else key
+        if not isinstance(index, int):
+            return self._unsupported(node, "picks an unknown field out of a named tuple")
+        value = self._containers[container][index]
+        self._layouts[node] = self._layout(value)
+        if value in self._containers:
+            self._containers[node] = self._containers[value]
 
     def _binary(self, node: fx.Node) -> None:
         operands = [node.args[0], node.args[1] if len(node.args) > 1 else node.kwargs.get("other")]

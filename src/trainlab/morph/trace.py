@@ -57,8 +57,7 @@ def example_inputs(example_input: Any) -> tuple[torch.Tensor, ...]:
     return inputs
 
 
-def trace(model: nn.Module) -> fx.GraphModule:
-    """``model`` traced with torch.fx (leaves share the model's modules and parameters)."""
+def _symbolic_trace(model: nn.Module) -> fx.GraphModule:
     try:
         return fx.symbolic_trace(model)
     except Exception as err:  # fx raises many types; all mean "not traceable"
@@ -67,6 +66,51 @@ def trace(model: nn.Module) -> fx.GraphModule:
             "trainlab.morph needs a forward without data-dependent Python control flow (if/for "
             "on tensor values); move such code out of forward."
         ) from err
+
+
+def _uncalled(model: nn.Module, graph_module: fx.GraphModule) -> list[str]:
+    """Names of the modules with parameters of their own that the graph never uses (neither
+    calls them, nor a module containing them, nor reads their parameters)."""
+    used = {str(n.target) for n in graph_module.graph.nodes if n.op in ("call_module", "get_attr")}
+
+    def reached(name: str) -> bool:
+        parts = name.split(".")
+        return any(".".join(parts[:i]) in used for i in range(1, len(parts) + 1))
+
+    found = []
+    for name, module in model.named_modules():
+        own = [f"{name}.{p}" if name else p for p, _ in module.named_parameters(recurse=False)]
+        if own and not reached(name or own[0]) and not any(p in used for p in own):
+            found.append(name)
+    return found
+
+
+def trace(model: nn.Module) -> fx.GraphModule:
+    """``model`` traced with torch.fx in eval mode (leaves share the model's modules and
+    parameters); in training mode when that calls layers eval mode skips, such as GoogLeNet's and
+    Inception v3's auxiliary heads, which read the same volumes and must grow with them.
+
+    Every module's train/eval flag is restored.
+    """
+    flags = [(m, m.training) for m in model.modules()]
+    try:
+        model.eval()
+        graph_module = _symbolic_trace(model)
+        skipped = _uncalled(model, graph_module)
+        if skipped:
+            model.train()
+            try:
+                in_training = _symbolic_trace(model)
+            except UnsupportedLayerError as err:
+                raise UnsupportedLayerError(
+                    f"{type(model).__name__} skips layers in eval mode ({', '.join(skipped[:3])}) "
+                    f"and cannot be traced in training mode to see what they read: {err}") from err
+            if len(_uncalled(model, in_training)) < len(skipped):
+                graph_module = in_training
+    finally:
+        for module, flag in flags:
+            module.training = flag
+    return graph_module
 
 
 def traced_with_shapes(model: nn.Module, example_input: Any) -> fx.GraphModule:
