@@ -104,6 +104,9 @@ class Net(nn.Module):
      "channel shuffle"),
     (nn.utils.parametrizations.weight_norm(nn.Conv2d(8, 8, 1)), "parametrization"),
     (nn.ChannelShuffle(2), "ChannelShuffle"),
+    (lambda h: h.permute(0, 2, 3, 1).permute(0, 3, 1, 2), "moves the channel dimension"),
+    (lambda h: F.group_norm(h, 2), "GroupNorm"),
+    (lambda h: F.layer_norm(h, (8, 6, 6)), "layer_norm"),
 ])
 def test_unsupported_nodes_are_named(op, words):
     model = Net(op)
@@ -126,6 +129,8 @@ def test_unsupported_nodes_are_named(op, words):
     nn.Conv2d(8, 8, 3, padding=1, groups=2, bias=False),  # new channels form new groups of 4
     torchvision.ops.StochasticDepth(0.5, "row"),  # the identity in eval mode
     torchvision.ops.SqueezeExcitation(8, 2),
+    lambda h: h.transpose(2, 3).permute(0, 1, 3, 2),  # spatial dimensions only
+    lambda h: F.layer_norm(h, (6,)),
 ])
 def test_channelwise_ops_stay_exact(kit, op):
     model = Net(op).eval()

@@ -269,3 +269,27 @@ def test_groups_that_straddle_volumes_are_refused():
 
     with pytest.raises(UnsupportedLayerError, match="do not line up"):
         widen(Straddle(), torch.randn(1, 3, 4, 4), where=["a"])
+
+
+class AuxHead(nn.Module):
+    """An auxiliary head that runs only in training mode (as in GoogLeNet and Inception v3)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.fc = nn.Conv2d(3, 8, 1), nn.Linear(8, 3)
+        self.aux = nn.Sequential(nn.Conv2d(8, 4, 5), nn.ReLU(), nn.Flatten(), nn.LazyLinear(2))
+
+    def forward(self, x):
+        h = torch.relu(self.a(x))
+        out = self.fc(h.mean((2, 3)))
+        return (out, self.aux(h)) if self.training else out
+
+
+def test_layers_only_training_mode_runs_are_widened_and_named_when_the_input_is_too_small():
+    model = AuxHead()
+    model.train()(torch.randn(2, 3, 6, 6))  # materialise the lazy layer
+    wide = widen(model.eval(), torch.randn(1, 3, 6, 6), extra=2, where=["a"])
+    assert wide.aux[0].in_channels == 10 and not wide.training
+    assert wide.train()(torch.randn(2, 3, 6, 6))[1].shape == (2, 2)
+    with pytest.raises(ModelError, match=r"\(1, 3, 4, 4\).*training mode.*: aux;"):
+        widen(model.eval(), torch.randn(1, 3, 4, 4), extra=2, where=["a"])

@@ -305,6 +305,18 @@ class Analysis:
             self._reshape(node, x)
         elif one_of(ops.REDUCE_FUNCTIONS, ops.REDUCE_METHODS):
             self._reduce(node, x, shape)
+        elif one_of(ops.PERMUTE_FUNCTIONS, ops.PERMUTE_METHODS):
+            self._permute(node, x, shape)
+        elif one_of(ops.NORM_FUNCTIONS, frozenset()):
+            normalized = node.args[1] if len(node.args) > 1 else node.kwargs.get(
+                "normalized_shape", node.kwargs.get("num_groups"))
+            if target is F.group_norm:
+                self._unsupported(node, "normalises across groups of channels (GroupNorm)")
+            elif not isinstance(normalized, (tuple, list)) or len(normalized) >= ndim - 1:
+                self._unsupported(node, f"normalises across the channel dimension (layer_norm over "
+                                        f"{tuple(normalized)})")
+            else:
+                self._layouts[node] = self._layout(x)
         elif isinstance(x, fx.Node) and x in self._containers and target in (operator.getitem,
                                                                              getattr):
             self._field(node, x)
@@ -331,7 +343,7 @@ class Analysis:
             return self._unsupported(node, "picks an unknown field out of a named tuple")
         value = self._containers[container][index]
         self._layouts[node] = self._layout(value)
-        if value in self._containers:
+        if isinstance(value, fx.Node) and value in self._containers:
             self._containers[node] = self._containers[value]
 
     def _binary(self, node: fx.Node) -> None:
@@ -390,6 +402,21 @@ class Analysis:
         else:
             self._unsupported(node, f"reshapes the channel dimension ({ins} -> {outs}); with a "
                                     "batch of 1 use torch.flatten(x, 1) or a batch of 2 or more")
+
+    def _permute(self, node: fx.Node, x: Any, ins: tuple[int, ...] | None) -> None:
+        """Reordering spatial dimensions keeps channels apart; moving dim 0 or 1 does not."""
+        outs = shape_of(node)
+        if ins is None or outs is None:
+            return self._unsupported(node, "reorders the dimensions of an untracked tensor")
+        order = ops.reordered_dims(node.target, ins, node.args[1:], node.kwargs)
+        if order is None:
+            return self._unsupported(node, "reorders dimensions given by graph values")
+        if order[:2] == (0, 1):  # batch and channels stay in place
+            self._layouts[node] = self._layout(x)
+        else:
+            self._unsupported(node, f"moves the channel dimension ({ins} -> {outs}); widening "
+                                    "follows channels in dimension 1 only, so use a 1x1 conv "
+                                    "instead of a Linear layer on channels-last tensors")
 
     def _reduce(self, node: fx.Node, x: Any, ins: tuple[int, ...] | None) -> None:
         dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import operator
 import sys
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -87,6 +87,12 @@ RESHAPE_FUNCTIONS: frozenset[object] = frozenset(
 RESHAPE_METHODS: frozenset[str] = frozenset({"view", "reshape", "flatten", "squeeze", "unsqueeze"})
 REDUCE_FUNCTIONS: frozenset[object] = frozenset({torch.mean, torch.sum, torch.amax, torch.amin})
 REDUCE_METHODS: frozenset[str] = frozenset({"mean", "sum", "amax", "amin"})
+# Reorder dimensions: channel-wise only while the batch and channel dimensions stay in place.
+PERMUTE_FUNCTIONS: frozenset[object] = frozenset({torch.permute, torch.transpose, torch.swapaxes,
+                                                  torch.movedim})
+PERMUTE_METHODS: frozenset[str] = frozenset({"permute", "transpose", "swapaxes", "movedim"})
+# Normalise over groups of channels or over trailing dimensions (which may reach the channels).
+NORM_FUNCTIONS: frozenset[object] = frozenset({F.layer_norm, F.group_norm})
 CAT_FUNCTIONS: frozenset[object] = frozenset({torch.cat, torch.concat, torch.concatenate})
 # Read sizes or metadata only; harmless because reshapes are judged by their shapes.
 META_METHODS: frozenset[str] = frozenset({"size", "dim", "numel", "ndimension"})
@@ -149,6 +155,27 @@ def is_pointwise_function(target: object) -> bool:
         return True
     tv_ops = sys.modules.get("torchvision.ops")
     return tv_ops is not None and target is getattr(tv_ops, "stochastic_depth", None)
+
+
+def reordered_dims(target: object, shape: tuple[int, ...], args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> tuple[int, ...] | None:
+    """For a permute/transpose/swapaxes/movedim (function or method name) of a tensor of
+    ``shape`` with the other arguments ``args``: which input dimension each output dimension is;
+    None when the arguments are not plain numbers.
+
+    Example:
+        >>> reordered_dims("permute", (2, 3, 4, 5), (0, 2, 3, 1), {})
+        (0, 2, 3, 1)
+    """
+    # A meta tensor whose stride along dim i is i: the strides after reordering say where each
+    # dimension came from (no memory, any shape).
+    probe = torch.empty(shape, device="meta").as_strided(shape, tuple(range(len(shape))))
+    try:
+        moved = (getattr(probe, target)(*args, **kwargs) if isinstance(target, str)
+                 else target(probe, *args, **kwargs))  # type: ignore[operator]
+    except Exception:  # dimensions given by graph nodes
+        return None
+    return tuple(moved.stride())
 
 
 def normalize_dim(dim: int, ndim: int) -> int:

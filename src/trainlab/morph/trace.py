@@ -17,6 +17,7 @@ from torch import fx, nn
 from ..errors import ModelError, UnsupportedLayerError
 
 _SHAPE = "trainlab_morph_shape"  # node.meta key: the output shape, for tensor-valued nodes
+_TRAINING_ONLY = "trainlab_morph_training_only"  # graph meta key: layers only training mode runs
 
 
 def shape_of(arg: Any) -> tuple[int, ...] | None:
@@ -85,6 +86,22 @@ def _uncalled(model: nn.Module, graph_module: fx.GraphModule) -> list[str]:
     return found
 
 
+def _outermost(model: nn.Module, names: list[str]) -> list[str]:
+    """``names`` with every group of layers that make up a whole submodule named by it (the
+    layers ``aux1.conv.conv``, ``aux1.conv.bn``, ``aux1.fc1``... as ``aux1``)."""
+    owners = [n for n, m in model.named_modules() if any(True for _ in m.parameters(recurse=False))]
+    inside = set(names)
+    found: list[str] = []
+    for name in names:
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):
+            top = ".".join(parts[:i])
+            if all(n in inside for n in owners if n == top or n.startswith(top + ".")):
+                break
+        found += [top] if top not in found else []
+    return found
+
+
 def trace(model: nn.Module) -> fx.GraphModule:
     """``model`` traced with torch.fx in eval mode (leaves share the model's modules and
     parameters); in training mode when that calls layers eval mode skips, such as GoogLeNet's and
@@ -98,15 +115,17 @@ def trace(model: nn.Module) -> fx.GraphModule:
         graph_module = _symbolic_trace(model)
         skipped = _uncalled(model, graph_module)
         if skipped:
+            names = _outermost(model, skipped)
             model.train()
             try:
                 in_training = _symbolic_trace(model)
             except UnsupportedLayerError as err:
                 raise UnsupportedLayerError(
-                    f"{type(model).__name__} skips layers in eval mode ({', '.join(skipped[:3])}) "
+                    f"{type(model).__name__} skips layers in eval mode ({', '.join(names[:3])}) "
                     f"and cannot be traced in training mode to see what they read: {err}") from err
             if len(_uncalled(model, in_training)) < len(skipped):
                 graph_module = in_training
+                graph_module.meta[_TRAINING_ONLY] = names
     finally:
         for module, flag in flags:
             module.training = flag
@@ -129,8 +148,11 @@ def traced_with_shapes(model: nn.Module, example_input: Any) -> fx.GraphModule:
     except Exception as err:
         shapes = [tuple(t.shape) for t in inputs]
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        extra = graph_module.meta.get(_TRAINING_ONLY)
+        also = (f" (traced in training mode, so that layers eval mode skips run too: "
+                f"{', '.join(extra[:3])}; they may need a larger input)" if extra else "")
         raise ModelError(f"{type(model).__name__} cannot run on example_input of shape(s) "
-                         f"{shapes}: {first.rstrip('.')}. Pass an input batch the model "
+                         f"{shapes}{also}: {first.rstrip('.')}. Pass an input batch the model "
                          "accepts.") from err
     finally:
         for module, flag in flags:
