@@ -226,6 +226,13 @@ def test_depthwise_and_grouped_convolutions_get_new_groups(kit, method):
     assert kit.max_delta(model, wide, (2, 3, 8, 8)) < 1e-5
 
 
+def test_a_depthwise_conv_names_the_volume_it_runs_through():
+    model = Grouped().eval()
+    wide = widen(model, torch.randn(1, 3, 8, 8), extra=2, where=["dw"])
+    assert wide.a.out_channels == wide.dw.groups == wide.b.in_channels == 10
+    assert wide.g.groups == 2  # another volume
+
+
 class PartlyBlocked(nn.Module):
     """One volume normalised across channels (LayerNorm), one free to widen."""
 

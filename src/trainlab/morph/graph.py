@@ -133,11 +133,15 @@ class Analysis:
 
     # ---- results ---------------------------------------------------------------------------
     def names(self) -> dict[str, int]:
-        """Volume name and every producer name -> representative volume id."""
+        """Volume name, every producer name and the name of every grouped conv reading one
+        volume -> representative volume id."""
         table: dict[str, int] = {}
         for vol in self.volumes():
             for name in vol.producers:
                 table[name] = self.find(self.roles[name].output)  # type: ignore[arg-type]
+            for name in vol.grouped:
+                if len(self.roles[name].inputs or ()) == 1:
+                    table[name] = self.find(self.roles[name].inputs[0].volume)  # type: ignore[index]
         return table
 
     def volumes(self) -> list[Volume]:

@@ -67,7 +67,8 @@ def widen(
         extra: instead of ``factor``, add exactly this many channels to each chosen volume.
             Either way a volume that grouped or depthwise convolutions read grows by whole groups
             (``Volume.unit``), so the count is rounded up to a multiple of the group width.
-        where: volume names from ``volumes()`` (or names of any layer producing them). None
+        where: volume names from ``volumes()`` (or names of any layer producing them, or of a
+            grouped/depthwise conv on the way). None
             widens every volume that does not reach the model input or output and can be
             widened; the others are skipped with a :class:`SkippedVolumesWarning` that names
             each one and why.
