@@ -21,6 +21,18 @@ def test_residual_block_zeroed_is_identity_for_any_input(spatial, shape, batchno
     assert torch.count_nonzero(block.conv1.weight) > 0 and torch.count_nonzero(block.conv2.weight) > 0
 
 
+def test_grouped_block_with_an_odd_number_of_groups_pairs_whole_groups():
+    # RegNet-Y block: 1x1 conv, grouped 3x3 conv (3 groups of 8), squeeze-excitation, 1x1 conv
+    block = torchvision.models.regnet.ResBottleneckBlock(
+        24, 24, 1, nn.BatchNorm2d, nn.ReLU, group_width=8, se_ratio=0.25)
+    x = torch.relu(torch.randn(2, 24, 6, 6))
+    zero_branch_(block, x)
+    grouped = block.f.b[0].weight  # (24, 8, 3, 3): groups 0 and 1 equal, group 2 unused
+    assert torch.equal(grouped[:8], grouped[8:16]) and torch.count_nonzero(grouped[16:]) == 0
+    assert torch.count_nonzero(grouped[:8]) > 0
+    assert (block.eval()(x) - x).abs().max() < 1e-5
+
+
 def test_odd_hidden_width_leaves_one_channel_unused():
     class Odd(nn.Module):
         def __init__(self) -> None:

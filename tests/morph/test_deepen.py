@@ -170,3 +170,26 @@ def test_zero_branch_stays_near_zero_in_train_mode(kit):
     h = torch.relu(torch.randn(4, 8, 12, 12))
     branch = block.bn2(block.conv2(F.relu(block.bn1(block.conv1(h)))))
     assert branch.abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("method", ["r2r", "net2net"])
+def test_kernel_size_one_keeps_a_deepen_at_many_channels_cheap(kit, method):
+    model = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 3))
+    model = kit.randomize_norms(model).eval()
+    x = torch.randn(2, 3, 8, 8)
+    small = deepen(model, x, where=["2"], method=method, kernel_size=1)
+    large = deepen(model, x, where=["2"], method=method)  # 3x3 by default
+    convs = [m for m in small.get_submodule("2_deeper").modules() if isinstance(m, nn.Conv2d)]
+    assert convs and all(m.kernel_size == (1, 1) for m in convs)
+    added = {name: sum(p.numel() for p in m.parameters()) - sum(p.numel() for p in model.parameters())
+             for name, m in (("small", small), ("large", large))}
+    convs_added = len(convs) * 64 * 64
+    assert added["small"] - convs_added == added["large"] - 9 * convs_added  # only the kernels differ
+    assert kit.max_delta(model, small, (3, 3, 8, 8)) < 1e-5
+
+
+@pytest.mark.parametrize("kernel_size", [2, 0, 1.0])
+def test_kernel_size_must_be_odd(kit, kernel_size):
+    with pytest.raises(ConfigError, match="kernel_size"):
+        deepen(build(kit, "MLP"), torch.randn(2, 6), where=["net.2"], kernel_size=kernel_size)

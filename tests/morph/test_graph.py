@@ -99,9 +99,14 @@ class Net(nn.Module):
     (lambda h: torch.roll(h, 1, 1), "does not know"),
     (lambda h: h * h.mean(1, keepdim=True), "reduces over the channel"),
     (lambda h: h + torch.ones(8, 1, 1), "another rank"),
-    (nn.Conv2d(8, 8, 3, padding=1, groups=4), "grouped"),
+    (nn.Sequential(nn.Conv2d(8, 16, 3, padding=1, groups=8), nn.Conv2d(16, 8, 1)), "group width"),
+    (lambda h: h.view(h.size(0), 2, 4, 6, 6).transpose(1, 2).reshape(h.size(0), -1, 6, 6),
+     "channel shuffle"),
     (nn.utils.parametrizations.weight_norm(nn.Conv2d(8, 8, 1)), "parametrization"),
     (nn.ChannelShuffle(2), "ChannelShuffle"),
+    (lambda h: h.permute(0, 2, 3, 1).permute(0, 3, 1, 2), "moves the channel dimension"),
+    (lambda h: F.group_norm(h, 2), "GroupNorm"),
+    (lambda h: F.layer_norm(h, (8, 6, 6)), "layer_norm"),
 ])
 def test_unsupported_nodes_are_named(op, words):
     model = Net(op)
@@ -120,6 +125,12 @@ def test_unsupported_nodes_are_named(op, words):
     lambda h: h.clamp(-1, 1) / 2,
     lambda h: torch.cat([h, -h], dim=0),  # along the batch: both halves are the same volume
     lambda h: F.interpolate(F.max_pool2d(h, 2), scale_factor=2.0),
+    nn.Conv2d(8, 8, 3, padding=1, groups=8),  # depthwise: channel i -> channel i
+    nn.Conv2d(8, 8, 3, padding=1, groups=2, bias=False),  # new channels form new groups of 4
+    torchvision.ops.StochasticDepth(0.5, "row"),  # the identity in eval mode
+    torchvision.ops.SqueezeExcitation(8, 2),
+    lambda h: h.transpose(2, 3).permute(0, 1, 3, 2),  # spatial dimensions only
+    lambda h: F.layer_norm(h, (6,)),
 ])
 def test_channelwise_ops_stay_exact(kit, op):
     model = Net(op).eval()

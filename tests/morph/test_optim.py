@@ -79,3 +79,36 @@ def test_rebuilt_optimizer_trains_the_new_model(kit):
         loss.backward()
         opt.step()
     assert loss < first
+
+
+@pytest.mark.parametrize("method", ["r2r", "net2net"])
+def test_weight_decay_split_survives_a_deepen_inside_a_numbered_sequential(method):
+    # inserting after layer "1" used to renumber "2" and "3", so matching groups by name put the
+    # old conv weight in the no-decay group and the new BatchNorm weight in the decay group
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.BatchNorm2d(8)).eval()
+    opt = torch.optim.SGD([
+        {"params": [net[0].weight, net[2].weight], "weight_decay": 1e-4},
+        {"params": [net[0].bias, net[2].bias, net[3].weight, net[3].bias], "weight_decay": 0.0},
+    ], lr=0.1)
+    deep = deepen(net, torch.randn(2, 3, 12, 12), where=["1"], method=method)
+    assert list(deep._modules)[:4] == ["0", "1", "1_deeper", "2"]  # later layers keep their names
+    new = rebuild_optimizer(opt, deep, old_model=net)
+    decay = {id(p) for p in new.param_groups[0]["params"]}
+    assert decay == {id(p) for n, p in deep.named_parameters() if n.endswith("weight") and p.dim() == 4}
+    assert id(deep[3].weight) in decay and id(deep[4].weight) not in decay
+    assert sum(len(g["params"]) for g in new.param_groups) == len(list(deep.parameters()))
+
+
+def test_new_layers_join_the_group_of_their_kind_and_held_parameters_keep_theirs():
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
+    weights = [m.weight for m in net if isinstance(m, nn.Linear)]
+    biases = [m.bias for m in net if isinstance(m, nn.Linear)]
+    opt = torch.optim.SGD([{"params": biases, "weight_decay": 0.0},
+                           {"params": weights, "weight_decay": 0.1}], lr=0.1)
+    same = deepen(net, torch.randn(2, 4), where=["3"], inplace=True)  # a new ResidualBlock
+    new = rebuild_optimizer(opt, same, old_model=same)
+    no_decay, decay = ({id(p) for p in g["params"]} for g in new.param_groups)
+    block = same.get_submodule("3_deeper")
+    assert {id(block.conv1.weight), id(block.conv2.weight)} <= decay
+    assert {id(block.conv1.bias), id(block.conv2.bias)} <= no_decay
+    assert {id(p) for p in weights} <= decay and {id(p) for p in biases} <= no_decay

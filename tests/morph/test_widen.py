@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from torch import fx, nn
 
 from trainlab.errors import ConfigError, ModelError, UnknownNameError, UnsupportedLayerError
-from trainlab.morph import widen
+from trainlab.morph import SkippedVolumesWarning, widen
 
 EXACT = ["r2r", "net2net", "netmorph"]
 SMALL = [("MLP", (5, 6)), ("SmallCNN", (3, 3, 16, 16)), ("LeNet", (3, 3, 32, 32)),
@@ -196,22 +196,107 @@ def test_example_input_that_does_not_fit_is_a_model_error(kit):
 
 
 class Grouped(nn.Module):
+    """conv -> depthwise conv -> conv -> grouped conv (4 channels per group) -> conv."""
+
     def __init__(self) -> None:
         super().__init__()
-        self.a, self.dw, self.b = nn.Conv2d(3, 8, 1), nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.Conv2d(8, 4, 1)
-        self.c = nn.Conv2d(4, 6, 1)
+        self.a, self.dw = nn.Conv2d(3, 8, 1), nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.b, self.g = nn.Conv2d(8, 8, 1), nn.Conv2d(8, 8, 3, padding=1, groups=2)
+        self.bn, self.c = nn.BatchNorm2d(8), nn.Conv2d(8, 6, 1)
 
     def forward(self, x):
-        return self.c(self.b(self.dw(self.a(x))).relu())
+        h = self.dw(self.a(x)).relu()
+        return self.c(self.bn(self.g(self.b(h))).relu())
 
 
-def test_unsupported_node_is_named_and_other_volumes_still_widen():
+@pytest.mark.parametrize("method", EXACT)
+def test_depthwise_and_grouped_convolutions_get_new_groups(kit, method):
+    model = kit.randomize_norms(Grouped()).eval()
+    wide = widen(model, torch.randn(1, 3, 8, 8), extra=2, method=method)
+    # depthwise: any count (r2r: pairs); groups of 4: rounded up to whole groups (r2r: pairs)
+    dw_new, g_new = (2, 8) if method == "r2r" else (2, 4)
+    assert wide.dw.groups == wide.dw.in_channels == wide.a.out_channels == 8 + dw_new
+    assert wide.g.groups == 2 + g_new // 4 and wide.g.weight.shape == (8 + g_new, 4, 3, 3)
+    assert wide.c.in_channels == wide.bn.num_features == 8 + g_new
+    new = wide.g.weight[8:]
+    if method == "r2r":  # the two halves of the new groups compute the same channels
+        assert torch.equal(new[:g_new // 2], new[g_new // 2:])
+    if method == "net2net":  # a new group copies an old group, filter for filter
+        assert any(torch.equal(new, model.g.weight[i:i + 4]) for i in (0, 4))
+    assert kit.max_delta(model, wide, (2, 3, 8, 8)) < 1e-5
+
+
+def test_a_depthwise_conv_names_the_volume_it_runs_through():
     model = Grouped().eval()
-    x = torch.randn(1, 3, 8, 8)
-    with pytest.raises(UnsupportedLayerError, match=r"'dw' \(Conv2d\).*grouped.*where=") as info:
-        widen(model, x)
-    assert "widenable: b" in str(info.value)
-    with pytest.raises(UnsupportedLayerError, match="groups=8"):
-        widen(model, x, where=["a"])
-    wide = widen(model, x, where=["b"])
-    assert wide.c.in_channels == 6
+    wide = widen(model, torch.randn(1, 3, 8, 8), extra=2, where=["dw"])
+    assert wide.a.out_channels == wide.dw.groups == wide.b.in_channels == 10
+    assert wide.g.groups == 2  # another volume
+
+
+class PartlyBlocked(nn.Module):
+    """One volume normalised across channels (LayerNorm), one free to widen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.norm, self.b = nn.Linear(4, 8), nn.LayerNorm(8), nn.Linear(8, 6)
+        self.c = nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.c(torch.relu(self.b(self.norm(self.a(x)))))
+
+
+def test_where_none_widens_what_it_can_and_warns_about_the_rest(kit):
+    model = PartlyBlocked().eval()
+    with pytest.warns(SkippedVolumesWarning, match=r"left 1 hidden volume.*'a'.*LayerNorm") as record:
+        wide = widen(model, torch.randn(2, 4), extra=2)
+    assert record[0].filename == __file__  # stacklevel=2: the warning points at the caller
+    [(name, reason)] = record[0].message.skipped
+    assert name == "a" and "normalises across the channel dimension" in reason
+    assert wide.a.out_features == 8 and wide.b.out_features == 8
+    assert kit.max_delta(model, wide, (5, 4)) < 1e-5
+    with pytest.raises(UnsupportedLayerError, match=r"cannot widen volume 'a'.*LayerNorm.*Widenable volumes: b"):
+        widen(model, torch.randn(2, 4), where=["a"])
+
+
+def test_where_none_refuses_when_no_volume_can_be_widened():
+    model = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.Linear(8, 3)).eval()
+    with pytest.raises(UnsupportedLayerError, match=r"none of its 1 hidden volume.*'0'.*LayerNorm"):
+        widen(model, torch.randn(2, 4))
+
+
+def test_groups_that_straddle_volumes_are_refused():
+    class Straddle(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = nn.Conv2d(3, 6, 1), nn.Conv2d(3, 2, 1)
+            self.g, self.c = nn.Conv2d(8, 8, 1, groups=2), nn.Conv2d(8, 2, 1)
+
+        def forward(self, x):
+            return self.c(self.g(torch.cat([self.a(x), self.b(x)], 1)))  # group 0: 4 of a
+
+    with pytest.raises(UnsupportedLayerError, match="do not line up"):
+        widen(Straddle(), torch.randn(1, 3, 4, 4), where=["a"])
+
+
+class AuxHead(nn.Module):
+    """An auxiliary head that runs only in training mode (as in GoogLeNet and Inception v3)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.fc = nn.Conv2d(3, 8, 1), nn.Linear(8, 3)
+        self.aux = nn.Sequential(nn.Conv2d(8, 4, 5), nn.ReLU(), nn.Flatten(), nn.LazyLinear(2))
+
+    def forward(self, x):
+        h = torch.relu(self.a(x))
+        out = self.fc(h.mean((2, 3)))
+        return (out, self.aux(h)) if self.training else out
+
+
+def test_layers_only_training_mode_runs_are_widened_and_named_when_the_input_is_too_small():
+    model = AuxHead()
+    model.train()(torch.randn(2, 3, 6, 6))  # materialise the lazy layer
+    wide = widen(model.eval(), torch.randn(1, 3, 6, 6), extra=2, where=["a"])
+    assert wide.aux[0].in_channels == 10 and not wide.training
+    assert wide.train()(torch.randn(2, 3, 6, 6))[1].shape == (2, 2)
+    with pytest.raises(ModelError, match=r"\(1, 3, 4, 4\).*training mode.*: aux;"):
+        widen(model.eval(), torch.randn(1, 3, 4, 4), extra=2, where=["a"])

@@ -297,3 +297,27 @@ def test_resnet50_counts_the_same_on_cpu_and_meta(include_elementwise):
     assert [(r.forward_flops, r.backward_flops) for r in meta.by_module] == [
         (r.forward_flops, r.backward_flops) for r in cpu.by_module]
     assert meta.forward_macs == 2 * 4_089_184_256
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("make", [
+    lambda: SelfAttention(12, 4),  # the fast path needs an even number of heads
+    lambda: nn.TransformerEncoderLayer(12, 4, dim_feedforward=16, batch_first=True),
+], ids=["MultiheadAttention", "TransformerEncoderLayer"])
+def test_attention_fast_path_in_eval_without_grad_is_counted(device, make):
+    # eval + no_grad on CPU/CUDA takes a fused op (aten._native_multi_head_attention) that has
+    # no formula: the count must not depend on it
+    model = make().eval()
+    x = torch.randn(2, 7, 12)
+    args = (x, False) if isinstance(model, SelfAttention) else x
+    meta = count(model, args, backward=False, device="meta")
+    p = count(model, args, backward=False, device=device)
+    assert p.forward_flops == meta.forward_flops > 4 * 2 * 2 * 7 * 12 * 12
+    assert p.notes == ()
+    assert torch.backends.mha.get_fastpath_enabled()  # the switch is restored
+
+
+def test_vit_b_32_forward_cost_is_the_published_4_41_gmacs_on_cpu():
+    model = torchvision.models.vit_b_32(weights=None).eval()
+    p = count(model, torch.zeros(1, 3, 224, 224), backward=False, device="cpu")
+    assert 4.40e9 < p.forward_macs < 4.42e9  # torchvision's table: 4.41 GFLOPS (MACs)

@@ -6,7 +6,9 @@ Pure functions from a model to a new model (the input is left alone unless ``inp
   :func:`widen` may change;
 - :func:`widen` adds channels: R2WiderR (Painter, "Towards a More Complete Theory of Function
   Preserving Transforms", 2019), Net2WiderNet (Chen et al., ICLR 2016), NetMorph (Wei et al.,
-  ICML 2016), or random padding as a non-preserving baseline;
+  ICML 2016), or random padding as a non-preserving baseline; through grouped and depthwise
+  convolutions (new groups), squeeze-and-excitation, stochastic depth and auxiliary heads, and by
+  default into every volume it can widen (the rest named in a :class:`SkippedVolumesWarning`);
 - :func:`deepen` inserts identity-computing layers: R2DeeperR zero-branch residual blocks or
   Net2DeeperNet identity convolutions;
 - :func:`rebuild_optimizer` makes the optimizer for the new model, lr scaled by old/new
@@ -36,6 +38,7 @@ from .deepen import deepen
 from .graph import volumes
 from .layout import Volume
 from .optim import rebuild_optimizer
-from .widen import widen
+from .widen import SkippedVolumesWarning, widen
 
-__all__ = ["ResidualBlock", "Volume", "deepen", "rebuild_optimizer", "volumes", "widen"]
+__all__ = ["ResidualBlock", "SkippedVolumesWarning", "Volume", "deepen", "rebuild_optimizer",
+           "volumes", "widen"]

@@ -27,9 +27,9 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import UnsupportedLayerError
-from .graph import analyze
+from .graph import Analysis, analyze
 from .init import Init, draw, init_std, weight_std
-from .layout import iter_segments
+from .layout import Layout, iter_segments
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 _NORM = {0: nn.BatchNorm1d, 1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
@@ -77,8 +77,9 @@ def zero_branch_(block: nn.Module, x: Tensor, init: Init = "match_std",
     """Re-initialise a residual ``block`` in place so that ``block(x) == x`` (R2DeeperR).
 
     The block is traced on ``x``. Its *hidden* volumes (not joined to its input or output) get
-    duplicated channels: each producer writes rows ``[U; U; 0]`` (the 0 row only for an odd
-    width). Producers of the output volume read every hidden segment as ``[U', -U', 0]`` and
+    duplicated channels: each producer writes rows ``[U; U; 0]`` (0 rows for an odd width, or
+    for an odd number of groups where grouped convolutions read the volume: each half is whole
+    groups, and grouped convolutions get filters ``[U; U; 0]`` too). Producers of the output volume read every hidden segment as ``[U', -U', 0]`` and
     everything else with weight 0; biases are 0; norm layers become gamma = 1, beta = 0, running
     statistics (0, 1); PReLU slopes their mean. New weights use ``init`` against each layer's own
     weights, or against ``spread`` when given.
@@ -103,34 +104,61 @@ def zero_branch_(block: nn.Module, x: Tensor, init: Init = "match_std",
         raise UnsupportedLayerError(f"cannot zero the branch of {type(block).__name__}: hidden "
                                     f"volume {stuck[0].name!r} is unusable because "
                                     f"{stuck[0].reason}.")
-    hidden = {names[v.name] for v in vols if v.widenable}
+    # hidden volume -> channels per half: whole groups where grouped convs read it
+    hidden = {names[v.name]: v.channels // (2 * v.unit) * v.unit for v in vols if v.widenable}
     if not hidden:
         raise UnsupportedLayerError(f"{type(block).__name__} has no hidden channels between its "
                                     "input and output, so it is not a residual block to zero.")
+    if not all(hidden.values()):
+        raise UnsupportedLayerError(f"cannot zero the branch of {type(block).__name__}: a hidden "
+                                    "volume is a single group of a grouped convolution, with no "
+                                    "room for two equal halves.")
     with torch.no_grad():
         for role in analysis.roles.values():
             module = role.module
             if role.kind == "follower":
                 _identity_norm(module)
                 continue
+            if role.kind == "grouped":
+                _pair_filters(module, role.inputs, analysis, hidden, init, spread, generator)
+                continue
             weight = module.weight  # (out, in, *kernel)
             scale = weight_std(weight) if spread is None else spread
             std = init_std(init, scale, weight[0].numel())
             new = torch.zeros_like(weight)
             if analysis.find(role.output) in hidden:  # type: ignore[arg-type]
-                half = weight.shape[0] // 2
+                half = hidden[analysis.find(role.output)]  # type: ignore[arg-type]
                 rows = draw((half, *weight.shape[1:]), std, weight, generator)
                 new[:half], new[half:2 * half] = rows, rows  # U; U; (0)
             else:
                 for start, seg in iter_segments(role.inputs):
                     if analysis.find(seg.volume) in hidden:
-                        cols = seg.channels // 2 * seg.block
+                        cols = hidden[analysis.find(seg.volume)] * seg.block
                         u = draw((weight.shape[0], cols, *weight.shape[2:]), std, weight, generator)
                         new[:, start:start + cols] = u  # U'
                         new[:, start + cols:start + 2 * cols] = -u  # -U'
             weight.copy_(new)
             if module.bias is not None:
                 module.bias.zero_()
+
+
+def _pair_filters(module: nn.Module, layout: Layout | None, analysis: Analysis,
+                  hidden: dict[int, int], init: Init, spread: float | None,
+                  generator: torch.Generator | None) -> None:
+    """Filters ``[U; U; 0]`` for a grouped conv's hidden channels (halves of whole groups), so
+    equal halves of its input give equal halves of its output."""
+    weight = module.weight  # (C, C/groups, *kernel)
+    std = init_std(init, weight_std(weight) if spread is None else spread, weight[0].numel())
+    for start, seg in iter_segments(layout):
+        half = hidden.get(analysis.find(seg.volume))
+        if half is None:
+            continue
+        rows = draw((half, *weight.shape[1:]), std, weight, generator)
+        weight[start:start + seg.channels] = 0.0
+        weight[start:start + half] = rows
+        weight[start + half:start + 2 * half] = rows
+        if module.bias is not None:
+            module.bias[start:start + seg.channels] = 0.0
 
 
 def _identity_norm(module: nn.Module) -> None:

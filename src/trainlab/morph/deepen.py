@@ -38,6 +38,7 @@ def deepen(
     method: str = "r2r",
     init: Init = "match_std",
     *,
+    kernel_size: int = 3,
     inplace: bool = False,
     generator: torch.Generator | None = None,
 ) -> nn.Module:
@@ -46,6 +47,8 @@ def deepen(
     Each name is either an ``nn.Sequential`` *stage* (torchvision ResNets: "layer1".."layer4";
     any ``nn.Sequential`` of blocks: its qualified name), which gets the new layers appended, or
     any other layer called once in ``forward`` (e.g. a ReLU), which gets them right after it.
+    Inside an ``nn.Sequential`` the new module's key is ``"<layer>_deeper"`` (``features.6`` gets
+    ``features.6_deeper``): no existing layer is renamed, and positional indexing still works.
 
     - ``method="r2r"`` (R2DeeperR, Painter 2019): a residual block whose branch outputs exactly
       zero. In a stage whose last block is a residual block that keeps the shape (torchvision
@@ -63,6 +66,10 @@ def deepen(
         example_input: a tensor (or tuple) the model accepts.
         where: stage or layer names, in the order to insert.
         method: "r2r" or "net2net".
+        kernel_size: kernel size of the convolutions trainlab builds (a new ResidualBlock, the
+            Net2DeeperNet identity conv): 3 (default) or any odd size; 1 keeps a deepen cheap
+            where channels are many (after MobileNet v2's 1280-channel conv a 3x3 block adds
+            29.5M parameters, a 1x1 block 3.3M). A copied stage block keeps its own kernels.
         init: scale of the new r2r weights ("match_std", "he" or a float), as in ``widen``;
             "match_std" takes each layer of a copied block's own scale, or for a new
             ResidualBlock the scale of the last conv/linear layer of the same width before it.
@@ -91,6 +98,10 @@ def deepen(
         raise ConfigError(f"unknown deepen method {method!r}.{hint} Allowed: "
                           f"{', '.join(DEEPEN_METHODS)}.")
     check_init(init)
+    if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 \
+            or kernel_size % 2 == 0:
+        raise ConfigError(f"kernel_size must be an odd whole number >= 1 (same padding keeps the "
+                          f"shape); received {kernel_size!r}. Use 3 (default) or 1.")
     names = [where] if isinstance(where, str) else list(where)
     if not names:
         raise ConfigError("deepen needs at least one name in where, e.g. where=['layer1'].")
@@ -107,13 +118,13 @@ def deepen(
     for name in names:
         x = activations[name]
         if method == "net2net":
-            new = identity_block(x, batchnorm)
+            new = identity_block(x, batchnorm, kernel_size)
             check_identity(new, x, f"Net2DeeperNet after {name!r} (conv/linear, BatchNorm, ReLU) "
                                    "is exact only after a ReLU, but its input has negative values: "
                                    "name a ReLU or a stage ending in one, or use method='r2r'; it")
         else:
             spread = _reference_spread(target, name, x.shape[1])
-            new = _zero_block(modules[name], x, init, generator, batchnorm, spread)
+            new = _zero_block(modules[name], x, init, generator, batchnorm, spread, kernel_size)
         new.train(modules[name].training)
         inserted = _insert(target, name, new)
         log.info("deepened %s at %r with %s: new module %r", type(model).__name__, name, method,
@@ -161,7 +172,7 @@ def _reference_spread(target: nn.Module, name: str, channels: int) -> float | No
 
 
 def _zero_block(module: nn.Module, x: Tensor, init: Init, generator: torch.Generator | None,
-                batchnorm: bool, spread: float | None) -> nn.Module:
+                batchnorm: bool, spread: float | None, kernel_size: int) -> nn.Module:
     """An R2DeeperR block for activations ``x``: a zeroed copy of the stage's last block if that
     works, otherwise a zeroed :class:`ResidualBlock` whose "match_std" scale is ``spread``."""
     if isinstance(module, nn.Sequential) and len(module):
@@ -172,7 +183,8 @@ def _zero_block(module: nn.Module, x: Tensor, init: Init, generator: torch.Gener
             return candidate
         except TrainlabError as err:  # not a shape-keeping residual block: use our own
             log.debug("cannot reuse the last block of the stage: %s", err)
-    block = ResidualBlock(x.shape[1], x.dim() - 2, batchnorm).to(device=x.device, dtype=x.dtype)
+    block = ResidualBlock(x.shape[1], x.dim() - 2, batchnorm, kernel_size)
+    block = block.to(device=x.device, dtype=x.dtype)
     zero_branch_(block, x, init, generator, spread=spread)
     check_identity(block, x, "the new residual block")
     return block
@@ -199,11 +211,9 @@ def _insert(target: nn.Module, name: str, new: nn.Module) -> str:
     parent_name, _, attr = name.rpartition(".")
     parent = target.get_submodule(parent_name)
     if isinstance(parent, nn.Sequential):
-        keys = list(parent._modules)
-        index = keys.index(attr) + 1
-        if keys == [str(i) for i in range(len(keys))]:
-            parent.insert(index, new)
-            return f"{parent_name}.{index}".lstrip(".")
+        # A new key instead of Sequential.insert: renumbering would rename every later layer, so
+        # names given to later transforms and optimizer groups matched by name would go astray.
+        index = list(parent._modules).index(attr) + 1
         key = _free_key(parent, f"{attr}_deeper")
         items = list(parent._modules.items())
         items.insert(index, (key, new))

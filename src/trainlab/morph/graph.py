@@ -38,6 +38,7 @@ from .trace import literal_sizes, shape_of, traced_with_shapes
 class _State:
     channels: int
     order: int
+    unit: int = 1  # channels per group of the grouped convs it meets: new channels come in these
     producers: list[tuple[int, str]] = field(default_factory=list)
     fixed: list[str] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
@@ -59,6 +60,7 @@ class Analysis:
         self._parent: dict[int, int] = {}
         self._states: dict[int, _State] = {}
         self._layouts: dict[fx.Node, Layout | None] = {}
+        self._containers: dict[fx.Node, list[Any]] = {}  # namedtuple nodes -> their fields
         self._modules = dict(graph_module.named_modules())
         for order, node in enumerate(graph_module.graph.nodes):
             self._order = order
@@ -83,6 +85,7 @@ class Analysis:
         assert sa.channels == sb.channels, "joined volumes must have equal widths"
         self._parent[rb] = ra
         sa.order = min(sa.order, sb.order)
+        sa.unit = math.lcm(sa.unit, sb.unit)
         sa.producers += sb.producers
         sa.fixed += sb.fixed
         sa.blocked += sb.blocked
@@ -130,19 +133,24 @@ class Analysis:
 
     # ---- results ---------------------------------------------------------------------------
     def names(self) -> dict[str, int]:
-        """Volume name and every producer name -> representative volume id."""
+        """Volume name, every producer name and the name of every grouped conv reading one
+        volume -> representative volume id."""
         table: dict[str, int] = {}
         for vol in self.volumes():
             for name in vol.producers:
                 table[name] = self.find(self.roles[name].output)  # type: ignore[arg-type]
+            for name in vol.grouped:
+                if len(self.roles[name].inputs or ()) == 1:
+                    table[name] = self.find(self.roles[name].inputs[0].volume)  # type: ignore[index]
         return table
 
     def volumes(self) -> list[Volume]:
         """Every volume written by at least one conv/linear layer, in graph order."""
         consumers: dict[int, list[str]] = {}
         norms: dict[int, list[str]] = {}
+        grouped: dict[int, list[str]] = {}
         for role in self.roles.values():
-            table = consumers if role.kind == "producer" else norms
+            table = {"producer": consumers, "follower": norms, "grouped": grouped}[role.kind]
             for seg in role.inputs or ():
                 names = table.setdefault(self.find(seg.volume), [])
                 if role.name not in names:
@@ -157,6 +165,7 @@ class Analysis:
                 name=producers[0], channels=state.channels, producers=producers,
                 consumers=tuple(consumers.get(root, ())), norms=tuple(norms.get(root, ())),
                 widenable=not (state.fixed or state.blocked), reason=reason,
+                grouped=tuple(grouped.get(root, ())), unit=state.unit,
             )))
         return [vol for _, vol in sorted(found, key=lambda item: item[0])]
 
@@ -171,9 +180,16 @@ class Analysis:
     def _layout(self, arg: Any) -> Layout | None:
         return self._layouts.get(arg) if isinstance(arg, fx.Node) else None
 
+    def _nodes_in(self, args: Any) -> list[fx.Node]:
+        """The nodes in ``args``, and the nodes packed in namedtuples among them."""
+        found = []
+        for arg in _nodes_in(args):
+            found += self._nodes_in(self._containers[arg]) if arg in self._containers else [arg]
+        return found
+
     def _unsupported(self, node: fx.Node, why: str) -> None:
         reason = f"node {self._describe(node)} {why}"
-        for arg in _nodes_in((node.args, node.kwargs)):
+        for arg in self._nodes_in((node.args, node.kwargs)):
             self._mark(self._layout(arg), blocked=reason)
         self._layouts[node] = self._fresh(node, blocked=reason)
 
@@ -183,7 +199,7 @@ class Analysis:
         elif node.op == "get_attr":
             self._layouts[node] = None  # a parameter used directly: opaque
         elif node.op == "output":
-            for arg in _nodes_in(node.args):
+            for arg in self._nodes_in(node.args):
                 self._mark(self._layout(arg), fixed="it reaches the model output")
         elif node.op == "call_module":
             self._visit_module(node)
@@ -203,6 +219,8 @@ class Analysis:
             return self._parameterised(node, module, "producer", self._layout(x))
         if kind == "follower":
             return self._parameterised(node, module, "follower", self._layout(x))
+        if kind == "grouped":
+            return self._grouped(node, module, self._layout(x))
         if kind == "layernorm" and len(module.normalized_shape) >= ndim - 1:
             return self._unsupported(node, "normalises across the channel dimension (LayerNorm "
                                            f"over {tuple(module.normalized_shape)})")
@@ -217,8 +235,22 @@ class Analysis:
             return self._unsupported(node, why)
         self._layouts[node] = self._layout(x)
 
+    def _grouped(self, node: fx.Node, module: nn.Module, inputs: Layout | None) -> None:
+        """A grouped conv keeping its group width reads group i and writes group i: a follower
+        whose volumes then grow by whole groups (Painter 2019's "new groups" for depthwise)."""
+        width = module.in_channels // module.groups
+        misaligned = [s for s in inputs or () if s.block != 1 or s.channels % width]
+        if inputs is None or misaligned:
+            return self._unsupported(node, f"is a grouped convolution (groups={module.groups}) "
+                                           "whose groups do not line up with the volumes it reads")
+        for seg in inputs:
+            state = self.state(seg.volume)
+            state.unit = math.lcm(state.unit, width)
+        self._parameterised(node, module, "grouped", inputs)
+
     def _parameterised(self, node: fx.Node, module: nn.Module,
-                       kind: Literal["producer", "follower"], inputs: Layout | None) -> None:
+                       kind: Literal["producer", "follower", "grouped"],
+                       inputs: Layout | None) -> None:
         name = str(node.target)
         role = self.roles.get(name)
         if role is None:
@@ -249,7 +281,8 @@ class Analysis:
         def one_of(functions: frozenset[object], methods: frozenset[str]) -> bool:
             return target in methods if method else target in functions
 
-        if one_of(ops.POINTWISE_FUNCTIONS, ops.POINTWISE_METHODS):
+        if (method and target in ops.POINTWISE_METHODS) or (
+                not method and ops.is_pointwise_function(target)):
             self._layouts[node] = self._layout(x)
         elif one_of(ops.SPATIAL_FUNCTIONS, frozenset()) or target is F.pad:
             pad = node.args[1] if len(node.args) > 1 else node.kwargs.get("pad", ())
@@ -276,6 +309,25 @@ class Analysis:
             self._reshape(node, x)
         elif one_of(ops.REDUCE_FUNCTIONS, ops.REDUCE_METHODS):
             self._reduce(node, x, shape)
+        elif one_of(ops.PERMUTE_FUNCTIONS, ops.PERMUTE_METHODS):
+            self._permute(node, x, shape)
+        elif one_of(ops.NORM_FUNCTIONS, frozenset()):
+            normalized = node.args[1] if len(node.args) > 1 else node.kwargs.get(
+                "normalized_shape", node.kwargs.get("num_groups"))
+            if target is F.group_norm:
+                self._unsupported(node, "normalises across groups of channels (GroupNorm)")
+            elif not isinstance(normalized, (tuple, list)) or len(normalized) >= ndim - 1:
+                self._unsupported(node, f"normalises across the channel dimension (layer_norm over "
+                                        f"{tuple(normalized)})")
+            else:
+                self._layouts[node] = self._layout(x)
+        elif isinstance(x, fx.Node) and x in self._containers and target in (operator.getitem,
+                                                                             getattr):
+            self._field(node, x)
+        elif isinstance(target, type) and issubclass(target, tuple) and hasattr(target, "_fields"):
+            fields = dict(zip(target._fields, node.args)) | dict(node.kwargs)
+            self._containers[node] = [fields.get(name) for name in target._fields]
+            self._layouts[node] = None  # e.g. GoogLeNetOutputs(logits, aux2, aux1)
         elif (method and target in ops.META_METHODS) or target is getattr:
             self._layouts[node] = None
         elif target is operator.getitem and shape is None:
@@ -285,6 +337,18 @@ class Analysis:
             self._unsupported(node, "indexes or slices a tensor")
         else:
             self._unsupported(node, "is an operation trainlab.morph does not know")
+
+    def _field(self, node: fx.Node, container: fx.Node) -> None:
+        """A field of a namedtuple built in the graph, by index or name: the packed value."""
+        key = node.args[1] if len(node.args) > 1 else None
+        names = getattr(container.target, "_fields", ())
+        index = names.index(key) if isinstance(key, str) and key in names else key
+        if not isinstance(index, int):
+            return self._unsupported(node, "picks an unknown field out of a named tuple")
+        value = self._containers[container][index]
+        self._layouts[node] = self._layout(value)
+        if isinstance(value, fx.Node) and value in self._containers:
+            self._containers[node] = self._containers[value]
 
     def _binary(self, node: fx.Node) -> None:
         operands = [node.args[0], node.args[1] if len(node.args) > 1 else node.kwargs.get("other")]
@@ -335,9 +399,28 @@ class Analysis:
                 return self._unsupported(node, "reshapes with a hard-coded channel count; use "
                                                "x.size(1) or torch.flatten instead")
             self._layouts[node] = layout
+        elif len(outs) == len(ins) + 1 and outs[0] == ins[0] and outs[1] * outs[2] == ins[1]:
+            self._unsupported(node, f"splits the channels into {outs[1]} groups ({ins} -> {outs}, "
+                                    "as a channel shuffle does): widened, the old channels would "
+                                    "move between groups")
         else:
             self._unsupported(node, f"reshapes the channel dimension ({ins} -> {outs}); with a "
                                     "batch of 1 use torch.flatten(x, 1) or a batch of 2 or more")
+
+    def _permute(self, node: fx.Node, x: Any, ins: tuple[int, ...] | None) -> None:
+        """Reordering spatial dimensions keeps channels apart; moving dim 0 or 1 does not."""
+        outs = shape_of(node)
+        if ins is None or outs is None:
+            return self._unsupported(node, "reorders the dimensions of an untracked tensor")
+        order = ops.reordered_dims(node.target, ins, node.args[1:], node.kwargs)
+        if order is None:
+            return self._unsupported(node, "reorders dimensions given by graph values")
+        if order[:2] == (0, 1):  # batch and channels stay in place
+            self._layouts[node] = self._layout(x)
+        else:
+            self._unsupported(node, f"moves the channel dimension ({ins} -> {outs}); widening "
+                                    "follows channels in dimension 1 only, so use a 1x1 conv "
+                                    "instead of a Linear layer on channels-last tensors")
 
     def _reduce(self, node: fx.Node, x: Any, ins: tuple[int, ...] | None) -> None:
         dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")

@@ -41,6 +41,10 @@ class Volume:
         norms: per-channel layers on the way (BatchNorm, InstanceNorm, PReLU).
         widenable: whether ``widen`` may change it.
         reason: why not, naming the node, when ``widenable`` is False.
+        grouped: grouped or depthwise convolutions on the way; each maps its group i of these
+            channels to group i, so the volume grows by whole new groups.
+        unit: channels per group of those convolutions (their least common multiple; 1 without
+            any): the number of new channels is rounded up to a multiple of it.
     """
 
     name: str
@@ -50,6 +54,8 @@ class Volume:
     norms: tuple[str, ...]
     widenable: bool
     reason: str = ""
+    grouped: tuple[str, ...] = ()
+    unit: int = 1
 
 
 @dataclass
@@ -58,8 +64,8 @@ class Role:
 
     name: str
     module: nn.Module
-    kind: Literal["producer", "follower"]
-    inputs: Layout | None  # producers: the columns they read; followers: their channels
+    kind: Literal["producer", "follower", "grouped"]
+    inputs: Layout | None  # producers: the columns they read; followers, grouped: their channels
     output: int | None = None  # producers: the volume they write
 
 

@@ -14,7 +14,8 @@ Example:
 from __future__ import annotations
 
 import operator
-from typing import Literal
+import sys
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +25,7 @@ from torch.nn.utils import parametrize
 Kind = Literal[
     "producer",  # conv/linear: reads a channel layout, writes a fresh volume
     "follower",  # per-channel parameters (BatchNorm, InstanceNorm, PReLU): layout in = layout out
+    "grouped",  # grouped/depthwise conv whose groups keep their width: group i in -> group i out
     "pointwise",  # acts on each element or each channel alone: layout in = layout out
     "spatial",  # pooling, padding, resizing over the spatial dims only (needs >= 3 dims)
     "softmax",  # keeps channels apart unless it normalises over dim 1
@@ -85,6 +87,12 @@ RESHAPE_FUNCTIONS: frozenset[object] = frozenset(
 RESHAPE_METHODS: frozenset[str] = frozenset({"view", "reshape", "flatten", "squeeze", "unsqueeze"})
 REDUCE_FUNCTIONS: frozenset[object] = frozenset({torch.mean, torch.sum, torch.amax, torch.amin})
 REDUCE_METHODS: frozenset[str] = frozenset({"mean", "sum", "amax", "amin"})
+# Reorder dimensions: channel-wise only while the batch and channel dimensions stay in place.
+PERMUTE_FUNCTIONS: frozenset[object] = frozenset({torch.permute, torch.transpose, torch.swapaxes,
+                                                  torch.movedim})
+PERMUTE_METHODS: frozenset[str] = frozenset({"permute", "transpose", "swapaxes", "movedim"})
+# Normalise over groups of channels or over trailing dimensions (which may reach the channels).
+NORM_FUNCTIONS: frozenset[object] = frozenset({F.layer_norm, F.group_norm})
 CAT_FUNCTIONS: frozenset[object] = frozenset({torch.cat, torch.concat, torch.concatenate})
 # Read sizes or metadata only; harmless because reshapes are judged by their shapes.
 META_METHODS: frozenset[str] = frozenset({"size", "dim", "numel", "ndimension"})
@@ -95,15 +103,20 @@ def module_kind(module: nn.Module) -> tuple[Kind, str]:
 
     Example:
         >>> from torch import nn
-        >>> module_kind(nn.Conv2d(8, 8, 3, groups=8))
-        ('unsupported', 'is a grouped or depthwise convolution (groups=8)')
+        >>> module_kind(nn.Conv2d(8, 8, 3, groups=8)), module_kind(nn.Conv2d(8, 16, 3, groups=8))[0]
+        (('grouped', ''), 'unsupported')
     """
     if parametrize.is_parametrized(module):
         return "unsupported", "has a parametrization (e.g. weight or spectral norm)"
     if isinstance(module, _CONVS):
-        if module.groups != 1:
-            return "unsupported", f"is a grouped or depthwise convolution (groups={module.groups})"
-        return "producer", ""
+        if module.groups == 1:
+            return "producer", ""
+        if module.in_channels != module.out_channels:
+            return "unsupported", (f"is a grouped convolution that changes the group width "
+                                   f"({module.in_channels // module.groups} -> "
+                                   f"{module.out_channels // module.groups} channels per group, "
+                                   f"groups={module.groups})")
+        return "grouped", ""
     if isinstance(module, nn.Linear) and not isinstance(module, nn.modules.lazy.LazyModuleMixin):
         return "producer", ""
     if isinstance(module, _NORMS):
@@ -126,6 +139,43 @@ def module_kind(module: nn.Module) -> tuple[Kind, str]:
     if isinstance(module, nn.Flatten):
         return "flatten", ""
     return "unsupported", f"is a {type(module).__name__}, a layer trainlab.morph does not know"
+
+
+def is_pointwise_function(target: object) -> bool:
+    """Whether a called function acts on each channel alone: the list above, plus torchvision's
+    ``stochastic_depth`` (it scales whole samples, the identity in eval mode), looked up only when
+    torchvision is already imported, since a graph can only call it then.
+
+    Example:
+        >>> import torch
+        >>> is_pointwise_function(torch.relu), is_pointwise_function(torch.cat)
+        (True, False)
+    """
+    if target in POINTWISE_FUNCTIONS:
+        return True
+    tv_ops = sys.modules.get("torchvision.ops")
+    return tv_ops is not None and target is getattr(tv_ops, "stochastic_depth", None)
+
+
+def reordered_dims(target: object, shape: tuple[int, ...], args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> tuple[int, ...] | None:
+    """For a permute/transpose/swapaxes/movedim (function or method name) of a tensor of
+    ``shape`` with the other arguments ``args``: which input dimension each output dimension is;
+    None when the arguments are not plain numbers.
+
+    Example:
+        >>> reordered_dims("permute", (2, 3, 4, 5), (0, 2, 3, 1), {})
+        (0, 2, 3, 1)
+    """
+    # A meta tensor whose stride along dim i is i: the strides after reordering say where each
+    # dimension came from (no memory, any shape).
+    probe = torch.empty(shape, device="meta").as_strided(shape, tuple(range(len(shape))))
+    try:
+        moved = (getattr(probe, target)(*args, **kwargs) if isinstance(target, str)
+                 else target(probe, *args, **kwargs))  # type: ignore[operator]
+    except Exception:  # dimensions given by graph nodes
+        return None
+    return tuple(moved.stride())
 
 
 def normalize_dim(dim: int, ndim: int) -> int:

@@ -21,9 +21,10 @@ Example:
 """
 from __future__ import annotations
 
-import difflib
 import inspect
 import logging
+from collections import Counter, defaultdict
+from typing import Any
 
 from torch import nn
 from torch.optim import Optimizer
@@ -53,8 +54,9 @@ def rebuild_optimizer(
         lr_rule: "param_ratio" multiplies each group's lr by (parameters ``old_opt`` trained) /
             (trainable parameters of ``new_model``); "keep" leaves it.
         old_model: the model before the transform; needed only when ``old_opt`` has several
-            parameter groups, to put each new parameter in the group of the old parameter with
-            the same (or, for new layers, the most similar) name.
+            parameter groups, to put each parameter in the group of the old parameter with the
+            same name, and each parameter of a new layer in the group of old parameters of the
+            same kind (e.g. every BatchNorm weight in a no-decay group).
         scale_weight_decay: scale ``weight_decay`` by the same ratio.
 
     Returns:
@@ -78,7 +80,7 @@ def rebuild_optimizer(
     old_count = sum(p.numel() for g in old_opt.param_groups for p in g["params"])
     new_count = sum(p.numel() for _, p in new_params)
     ratio = old_count / new_count if lr_rule == "param_ratio" and new_count else 1.0
-    members = _assign_groups(old_opt, new_params, old_model)
+    members = _assign_groups(old_opt, new_model, new_params, old_model)
     groups = []
     for index, group in enumerate(old_opt.param_groups):
         params = [p for (_, p), g in zip(new_params, members) if g == index]
@@ -96,22 +98,47 @@ def rebuild_optimizer(
     return type(old_opt)(groups, **defaults)
 
 
-def _assign_groups(old_opt: Optimizer, new_params: list[tuple[str, nn.Parameter]],
+def _assign_groups(old_opt: Optimizer, new_model: nn.Module,
+                   new_params: list[tuple[str, nn.Parameter]],
                    old_model: nn.Module | None) -> list[int]:
-    """The index of the old parameter group each new parameter joins."""
+    """The index of the old parameter group each new parameter joins.
+
+    A parameter ``old_opt`` holds keeps its group; one with the name of an old parameter (widen
+    and deepen rename nothing) joins that parameter's group; a parameter of a new layer joins the
+    group most old parameters of its kind are in: same layer type and attribute (BatchNorm2d
+    ``weight``), else same attribute and rank, else same rank -- the usual weight-decay splits.
+    """
     if len(old_opt.param_groups) == 1:
         return [0] * len(new_params)
     if old_model is None:
         raise ConfigError(f"old_opt has {len(old_opt.param_groups)} parameter groups; pass "
                           "old_model= (the model before the transform) so that new parameters can "
-                          "be matched to groups by name.")
+                          "be matched to groups.")
     group_of = {id(p): i for i, g in enumerate(old_opt.param_groups) for p in g["params"]}
-    by_name = {n: group_of[id(p)] for n, p in old_model.named_parameters() if id(p) in group_of}
-    names = list(by_name)
+    by_name: dict[str, int] = {}
+    votes: dict[tuple[Any, ...], Counter[int]] = defaultdict(Counter)
+    for name, param, kinds in _kinds(old_model):
+        if id(param) in group_of:
+            by_name[name] = group_of[id(param)]
+            for kind in kinds:
+                votes[kind][by_name[name]] += 1
+    new_kinds = {name: kinds for name, _, kinds in _kinds(new_model)}
     found = []
-    for name, _ in new_params:
-        if name not in by_name:  # a new layer: the group of the most similar old name
-            near = difflib.get_close_matches(name, names, n=1, cutoff=0.0)
-            name = near[0] if near else names[0]
-        found.append(by_name[name])
+    for name, param in new_params:
+        group = group_of.get(id(param), by_name.get(name))
+        if group is None:
+            counts = next((votes[k] for k in new_kinds.get(name, ()) if votes[k]), Counter({0: 1}))
+            group = counts.most_common(1)[0][0]
+        found.append(group)
+    return found
+
+
+def _kinds(model: nn.Module) -> list[tuple[str, nn.Parameter, tuple[tuple[Any, ...], ...]]]:
+    """(name, parameter, its kinds from the most to the least specific) for each parameter."""
+    found = []
+    for owner_name, owner in model.named_modules():
+        for attr, param in owner.named_parameters(recurse=False):
+            name = f"{owner_name}.{attr}" if owner_name else attr
+            kinds = ((type(owner), attr), (attr, param.dim()), (param.dim(),))
+            found.append((name, param, kinds))
     return found

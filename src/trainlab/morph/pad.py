@@ -52,11 +52,18 @@ class Plan:
     counts: Tensor | None = None  # (old,) copies of each old channel after widening, itself too
 
 
-def make_plan(old: int, added: int, method: str, generator: torch.Generator | None) -> Plan:
-    """The growth plan of a volume of ``old`` channels widened by ``added``."""
+def make_plan(old: int, added: int, method: str, generator: torch.Generator | None,
+              unit: int = 1) -> Plan:
+    """The growth plan of a volume of ``old`` channels widened by ``added``.
+
+    With ``unit > 1`` (grouped convolutions read the volume) net2net copies whole groups of
+    ``unit`` consecutive channels, so every new group is a copy of one old group.
+    """
     if method != "net2net":
         return Plan(old, added)
-    mapping = torch.randint(0, old, (added,), generator=generator)
+    assert old % unit == 0 and added % unit == 0, "volumes grow by whole groups"
+    groups = torch.randint(0, old // unit, (added // unit,), generator=generator)
+    mapping = (groups[:, None] * unit + torch.arange(unit)).reshape(-1)  # (added,)
     counts = torch.ones(old).index_add_(0, mapping, torch.ones(added))
     return Plan(old, added, mapping, counts)
 
@@ -138,6 +145,46 @@ def _rows(grown: Tensor, bias: Tensor | None, out: int, plan: Plan, method: str,
     else:
         fill_normal_(grown[out:], std, generator)
     return torch.cat([bias, bias.new_zeros(plan.added)]) if bias is not None else None
+
+
+def grow_filters(weight: Tensor, bias: Tensor | None, layout: Layout | None, plan_of: PlanOf,
+                 method: str, std: float, noise_std: float,
+                 generator: torch.Generator | None) -> tuple[Tensor, Tensor | None]:
+    """A grouped convolution's ``weight`` (C, C/groups, *kernel) and ``bias`` (C,) grown like
+    ``layout``: one new filter per new channel, reading the new group it falls in.
+
+    New filters follow the method's rule for new rows: r2r draws ``U`` for the first half of the
+    new channels and repeats it for the second (equal inputs give equal outputs, which the
+    consumers cancel), net2net copies the filters of the copied channels, netmorph and random
+    draw them (netmorph's consumers read them with weight 0). New biases are 0 (net2net: copied).
+    """
+    rows, biases = [], []
+    for start, seg in iter_segments(layout):
+        part = weight[start:start + seg.channels]
+        part_bias = bias[start:start + seg.channels] if bias is not None else None
+        rows.append(part)
+        biases.append(part_bias)
+        plan = plan_of(seg.volume)
+        if plan is None or not plan.added:
+            continue
+        new = part.new_empty((plan.added, *part.shape[1:]))
+        if method == "net2net":
+            index = plan.mapping.to(part.device)  # type: ignore[union-attr]
+            new.copy_(part[index])
+            new_bias = part_bias[index] if part_bias is not None else None
+        else:
+            if method == "r2r":
+                half = plan.added // 2
+                new[half:] = fill_normal_(new[:half], std, generator)  # U; U
+            else:
+                fill_normal_(new, std, generator)
+            new_bias = part_bias.new_zeros(plan.added) if part_bias is not None else None
+        if noise_std:
+            new += draw(tuple(new.shape), noise_std, weight, generator)
+        rows.append(new)
+        biases.append(new_bias)
+    grown = torch.cat(rows) if rows else weight
+    return grown, (torch.cat(biases) if bias is not None and biases else bias)
 
 
 def grow_vector(vector: Tensor, layout: Layout | None, plan_of: PlanOf, method: str,

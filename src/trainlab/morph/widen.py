@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,7 +26,7 @@ from ..registry import close_matches
 from .graph import Analysis, analyze
 from .init import Init, check_init, init_std, weight_std
 from .layout import Role
-from .pad import METHODS, Plan, grow_vector, grow_weight, make_plan
+from .pad import METHODS, Plan, grow_filters, grow_vector, grow_weight, make_plan
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,10 @@ def widen(
 
     The model is traced with torch.fx; :func:`trainlab.morph.volumes` lists what can be widened.
     Every producer (conv/linear) of a chosen volume gets new output channels, every consumer new
-    input channels (by spatial blocks after a flatten, per slice after a concatenation) and every
-    BatchNorm/InstanceNorm/PReLU on the way new entries. Methods (see :mod:`trainlab.morph.pad`):
+    input channels (by spatial blocks after a flatten, per slice after a concatenation), every
+    BatchNorm/InstanceNorm/PReLU on the way new entries and every grouped or depthwise
+    convolution on the way new groups (channel i of group g reads group g only, so new channels
+    form new groups whose filters follow the method's rule for new rows). Methods (see :mod:`trainlab.morph.pad`):
     ``"r2r"`` R2WiderR (Painter 2019), ``"net2net"`` Net2WiderNet (Chen et al. 2016),
     ``"netmorph"`` NetMorph (Wei et al. 2016) -- all exact in eval mode -- and ``"random"``
     padding, which changes the function (a baseline).
@@ -62,8 +65,13 @@ def widen(
         factor: new width / old width per volume (default 1.5); new channels are rounded up
             (to an even number for r2r).
         extra: instead of ``factor``, add exactly this many channels to each chosen volume.
-        where: volume names from ``volumes()`` (or names of any layer producing them); None widens
-            every volume that does not reach the model input or output.
+            Either way a volume that grouped or depthwise convolutions read grows by whole groups
+            (``Volume.unit``), so the count is rounded up to a multiple of the group width.
+        where: volume names from ``volumes()`` (or names of any layer producing them, or of a
+            grouped/depthwise conv on the way). None
+            widens every volume that does not reach the model input or output and can be
+            widened; the others are skipped with a :class:`SkippedVolumesWarning` that names
+            each one and why.
         method: "r2r", "net2net", "netmorph" or "random".
         init: scale of new random weights: "match_std", "he" or a float times the existing std.
         noise: std of Gaussian noise, relative to each layer's weight std, added to the new
@@ -79,7 +87,8 @@ def widen(
         call ``load_state_dict``.
 
     Raises:
-        UnsupportedLayerError: a chosen volume meets a node that mixes channels (named).
+        UnsupportedLayerError: a chosen volume meets a node that mixes channels (named), or with
+            ``where=None`` no hidden volume can be widened.
         ModelError: a chosen volume reaches the model input or output.
         ConfigError: invalid factor, extra, method, init or noise.
 
@@ -100,12 +109,20 @@ def widen(
                           "transform.")
     analysis = analyze(model, example_input)  # read-only: shapes are found in eval mode
     plans: dict[int, Plan] = {}
-    for root in _select(analysis, where, type(model).__name__):
-        channels = analysis.state(root).channels
-        added = extra if extra is not None else math.ceil(channels * (factor - 1) - 1e-9)
-        added += added % 2 if method == "r2r" else 0
+    roots, skipped = _select(analysis, where, type(model).__name__)
+    if skipped:
+        warnings.warn(SkippedVolumesWarning(
+            f"widen left {len(skipped)} hidden volume(s) of {type(model).__name__} at their width "
+            f"because they cannot be widened exactly ({_reasons(skipped)}); the warning's "
+            "'skipped' attribute lists them all, volumes(model, example_input) explains each.",
+            skipped), stacklevel=2)
+    for root in roots:
+        state = analysis.state(root)
+        added = extra if extra is not None else math.ceil(state.channels * (factor - 1) - 1e-9)
+        step = state.unit * (2 if method == "r2r" else 1)  # r2r: pairs of whole groups
+        added = -(-added // step) * step
         if added:
-            plans[root] = make_plan(channels, added, method, generator)
+            plans[root] = make_plan(state.channels, added, method, generator, state.unit)
 
     def plan_of(vid: int) -> Plan | None:
         return plans.get(analysis.find(vid))
@@ -119,6 +136,8 @@ def widen(
             module = target.get_submodule(role.name)
             if role.kind == "producer":
                 _grow_producer(role, module, plan_of, method, init, noise, generator)
+            elif role.kind == "grouped":
+                _grow_grouped(role, module, plan_of, method, init, noise, generator)
             else:
                 _grow_follower(role, module, plan_of, method)
     log.info("widened %d volume(s) of %s with %s", len(plans), type(model).__name__, method)
@@ -143,23 +162,36 @@ def _check_amount(factor: float | None, extra: int | None, method: str) -> float
     return float(factor)
 
 
-def _select(analysis: Analysis, where: str | Sequence[str] | None, model_name: str) -> list[int]:
-    """Representative ids of the volumes to widen, after checking each one may be widened."""
+class SkippedVolumesWarning(UserWarning):
+    """``widen(where=None)`` left volumes alone that it cannot widen; ``skipped`` says which.
+
+    Attributes:
+        skipped: (volume name, reason) for each volume left at its width, in graph order.
+    """
+
+    def __init__(self, message: str, skipped: tuple[tuple[str, str], ...]) -> None:
+        super().__init__(message)
+        self.skipped = skipped
+
+
+def _select(analysis: Analysis, where: str | Sequence[str] | None,
+            model_name: str) -> tuple[list[int], tuple[tuple[str, str], ...]]:
+    """Representative ids of the volumes to widen, after checking each one may be widened, and
+    for ``where=None`` the (name, reason) of the hidden volumes skipped because they cannot be."""
     vols = analysis.volumes()
     names = analysis.names()
     if where is None:
         free = [v for v in vols if not analysis.state(names[v.name]).fixed]
-        blocked = [v for v in free if not v.widenable]
-        if blocked:
-            ok = [v.name for v in free if v.widenable]
-            raise UnsupportedLayerError(
-                f"cannot widen every volume of {model_name}: volume {blocked[0].name!r} cannot be "
-                f"widened because {blocked[0].reason}. Pass where=[...] with the volumes to widen"
-                f" (widenable: {', '.join(ok) or 'none'}).")
         if not free:
             raise ModelError(f"{model_name} has no hidden volume to widen: every conv/linear "
                              "output reaches the model input or output.")
-        return [names[v.name] for v in free]
+        skipped = tuple((v.name, v.reason) for v in free if not v.widenable)
+        if len(skipped) == len(free):
+            raise UnsupportedLayerError(
+                f"cannot widen {model_name}: none of its {len(free)} hidden volume(s) can be "
+                f"widened ({_reasons(skipped)}). Only channel-wise operations may lie between a "
+                "volume's producers and consumers; volumes(model, example_input) lists them all.")
+        return [names[v.name] for v in free if v.widenable], skipped
     chosen = []
     by_root = {names[v.name]: v for v in vols}
     for name in [where] if isinstance(where, str) else list(where):
@@ -173,7 +205,13 @@ def _select(analysis: Analysis, where: str | Sequence[str] | None, model_name: s
             raise error(f"cannot widen volume {vol.name!r}: {vol.reason}. Widenable volumes: "
                         f"{', '.join(v.name for v in vols if v.widenable) or 'none'}.")
         chosen.append(names[name])
-    return list(dict.fromkeys(chosen))
+    return list(dict.fromkeys(chosen)), ()
+
+
+def _reasons(skipped: tuple[tuple[str, str], ...], most: int = 3) -> str:
+    """The first ``most`` (volume, reason) pairs in words, and how many more there are."""
+    text = "; ".join(f"{name!r}: {reason}" for name, reason in skipped[:most])
+    return text + (f"; and {len(skipped) - most} more" if len(skipped) > most else "")
 
 
 def _copy_without(model: nn.Module, roles: list[Role]) -> nn.Module:
@@ -207,6 +245,21 @@ def _grow_producer(role: Role, module: nn.Module, plan_of: Any, method: str, ini
         module.out_features, module.in_features = weight.shape[0], weight.shape[1]
     else:
         module.out_channels, module.in_channels = weight.shape[0], weight.shape[1] * module.groups
+
+
+def _grow_grouped(role: Role, module: nn.Module, plan_of: Any, method: str, init: Init,
+                  noise: float, generator: torch.Generator | None) -> None:
+    old = module.weight  # (C, C/groups, *kernel)
+    spread = weight_std(old)
+    std = init_std(init, spread, old[0].numel())
+    bias = module.bias.detach() if module.bias is not None else None
+    weight, bias = grow_filters(old.detach(), bias, role.inputs, plan_of, method, std,
+                                noise * spread, generator)
+    _set(module, "weight", weight)
+    if bias is not None:
+        _set(module, "bias", bias)
+    module.groups = weight.shape[0] // weight.shape[1]
+    module.in_channels = module.out_channels = weight.shape[0]
 
 
 def _grow_follower(role: Role, module: nn.Module, plan_of: Any, method: str) -> None:

@@ -10,7 +10,9 @@ The count runs on a throw-away copy of the parameters: on the meta device by def
 model costs no memory and little time, with a fall back to CPU (logged, and noted in the profile) when an
 op has no meta kernel. The model itself is never modified: its parameters get no ``.grad``, its
 buffers (e.g. batch-norm running statistics) keep their values and the global RNG state is restored.
-The model is counted in its current mode (call ``model.train()`` first for training FLOPs).
+The model is counted in its current mode (call ``model.train()`` first for training FLOPs). The
+fused attention fast path (``nn.MultiheadAttention`` and ``nn.TransformerEncoderLayer`` in eval mode
+without gradients) is switched off while counting, so attention counts the same on every device.
 
 Example:
     >>> import torch
@@ -38,7 +40,8 @@ from .attribution import ModuleRecorder
 from .dense_formulas import dense_formulas
 from .elementwise import elementwise_formulas
 from .placement import batch_size as infer_batch_size
-from .placement import call_args, check_device, move_input, rng_guard, swap_in, tensors
+from .placement import (attention_slow_path, call_args, check_device, move_input, rng_guard,
+                        swap_in, tensors)
 from .report import ModuleRow, Profile
 from .rnn_formulas import dense_formulas as rnn_dense_formulas
 from .rnn_formulas import elementwise_formulas as rnn_elementwise_formulas
@@ -141,7 +144,7 @@ def _count_on(
     swapped = swap_in(model, device)
     args, kwargs = call_args(move_input(example_input, device))
     grad_mode = torch.enable_grad() if backward else torch.no_grad()
-    with rng_guard(device), grad_mode, recorder, counter:
+    with rng_guard(device), attention_slow_path(), grad_mode, recorder, counter:
         output = functional_call(model, swapped, args, kwargs)
         ran_backward = backward and _run_backward(output, loss_fn)
     return counter, recorder, ran_backward

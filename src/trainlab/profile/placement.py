@@ -137,7 +137,32 @@ def rng_guard(device: torch.device) -> contextlib.AbstractContextManager[Any]:
     return torch.random.fork_rng(devices=devices)
 
 
+@contextlib.contextmanager
+def attention_slow_path() -> Iterator[None]:
+    """Turn off the fused ``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer`` fast path.
+
+    In eval mode without gradients on CPU or CUDA those modules dispatch one fused op
+    (``aten._native_multi_head_attention``, ``aten._transformer_encoder_layer_fwd``) that hides
+    the projections and attention matmuls, so they would count 0; on meta the fast path never runs.
+    With it off, every device dispatches the same linear, matmul and attention ops.
+
+    Example:
+        >>> import torch
+        >>> with attention_slow_path():
+        ...     torch.backends.mha.get_fastpath_enabled()
+        False
+        >>> torch.backends.mha.get_fastpath_enabled()
+        True
+    """
+    before = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(before)
+
+
 __all__ = [
-    "DEVICE_TYPES", "batch_size", "call_args", "check_device", "move_input", "rng_guard", "swap_in",
-    "tensors", "to_device",
+    "DEVICE_TYPES", "attention_slow_path", "batch_size", "call_args", "check_device", "move_input",
+    "rng_guard", "swap_in", "tensors", "to_device",
 ]
