@@ -9,6 +9,7 @@ PACKAGES = {
                          "rnn_formulas"],
     "trainlab.viz": ["__init__", "activations", "attributions", "compare", "geometry", "hooks", "maximize",
                      "patches", "pictures", "receptive_field", "watch"],
+    "trainlab.losses": ["__init__", "adapter", "objectives"],
     "trainlab.ocr": ["__init__", "alphabet", "augment", "ctc", "data", "decoding", "digit_strings", "lm", "metrics",
                      "models", "task"],
 }
