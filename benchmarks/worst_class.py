@@ -21,6 +21,8 @@ Configurations (names for --configs):
   reversed-1e-2         the focus pass before the normal pass, gradients x 1e-2
   *-test                the same three, the classes chosen on the TEST split as the original did (the
                         selection-bias control; only this benchmark can ask for it, see ``focus_chosen_on_test``)
+  focus-default         trainlab's default focus: k=2 by validation loss, every epoch, lr x 1e-2 for the focus steps,
+                        optimizer state restored after the focus pass
   soft                  trainlab's soft focus (classes drawn with p = softmax(validation loss / 0.1), lr x 1e-2,
                         optimizer state restored)
   reweight              cross-entropy weighted per class by the last validation error, strength 0.5 (trainlab.losses)
@@ -76,6 +78,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "focus-0.5-test": {"focus_chosen_on_test": _original(0.5)},
     "reversed-1e-2": {"focus": _original(1e-2, "before")},
     "reversed-1e-2-test": {"focus_chosen_on_test": _original(1e-2, "before")},
+    "focus-default": {"focus": {"k": 2, "monitor": "loss"}},
     "soft": {"focus": {"k": 2, "monitor": "loss", "mode": "soft", "temperature": 0.1}},
     "reweight": {"loss": {"reweight": {"strength": 0.5}}},
     "focal": {"loss": {"focal": {"gamma": 2.0}}},
