@@ -20,3 +20,17 @@ def test_mean_sd_and_paired():
     assert mean_sd([1, 2, 3]) == (2.0, 1.0) and mean_sd([5]) == (5.0, 0.0)
     assert paired_test([1, 2, 3], [1, 2, 3]) == 1.0
     assert paired_test([0.90, 0.91, 0.92, 0.90], [0.80, 0.815, 0.82, 0.80]) < 0.001
+
+
+def test_paired_interval_matches_the_interval_scipys_paired_t_test_inverts():
+    from scipy.stats import ttest_rel
+
+    from trainlab.stats import paired_interval
+
+    a, b = [0.80, 0.81, 0.82, 0.79, 0.80], [0.82, 0.84, 0.83, 0.80, 0.83]
+    mean, low, high = paired_interval(a, b)
+    ci = ttest_rel(b, a).confidence_interval(0.95)
+    # two computations of the same interval: float rounding only
+    assert mean == pytest.approx(0.02) and (low, high) == pytest.approx((ci.low, ci.high), rel=1e-9)
+    assert low > 0 and paired_test(a, b) < 0.05  # the interval excludes 0 exactly when p < 0.05
+    assert paired_interval([0.5], [0.6])[1:] == (float("-inf"), float("inf"))

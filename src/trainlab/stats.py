@@ -41,6 +41,28 @@ def mean_sd(values) -> tuple[float, float]:
     return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
 
 
+def paired_interval(a, b, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean of the paired differences ``b - a`` and its Student-t confidence interval (n - 1 degrees of freedom).
+
+    The interval is the one the paired t-test inverts: it excludes 0 exactly when that test's p < 1 - confidence.
+    A single pair gives an unbounded interval.
+
+    Example:
+        >>> [round(v, 3) for v in paired_interval([0.80, 0.81, 0.82], [0.82, 0.84, 0.83])]
+        [0.02, -0.005, 0.045]
+    """
+    from scipy.stats import t
+
+    d = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
+    if d.ndim != 1 or len(d) == 0:
+        raise ValueError("paired values must be two equally long, non-empty lists")
+    mean = float(d.mean())
+    if len(d) < 2:
+        return mean, -math.inf, math.inf
+    half = float(t.ppf(0.5 + confidence / 2, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d)))
+    return mean, mean - half, mean + half
+
+
 def paired_test(a, b, method: str = "t") -> float:
     """Two-sided p-value of a paired test across seeds: "t" (paired t-test) or "wilcoxon" (signed-rank).
 

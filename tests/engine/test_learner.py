@@ -331,3 +331,36 @@ def test_frozen_batchnorm_keeps_its_statistics_unless_asked():
 
     updating = learner_with_frozen_bn(freeze_bn_stats=False).fit(1)
     assert not torch.equal(stats["running_mean"], updating.model[2].running_mean)
+
+
+def test_objective_is_what_each_step_backpropagates():
+    """Learner.objective: one SGD step on 2 x the per-sample losses moves the weights exactly twice as far."""
+    def step(objective):
+        learner = tiny_learner(optimizer="sgd", lr=0.05)
+        learner.objective = objective
+        start = weights(learner)
+        learner.train_pass(learner.data.train.subset(torch.arange(32), train=False))  # one batch, one step
+        return {k: learner.model.state_dict()[k] - v for k, v in start.items()}
+
+    shapes = []
+
+    def doubled(output, target, per_sample):
+        shapes.append((output.shape, target.shape, per_sample.shape))
+        return 2 * per_sample
+
+    plain, twice = step(None), step(doubled)
+    assert shapes == [((32, 4), (32,), (32,))]
+    for k, v in plain.items():  # float rounding only
+        assert v.abs().max() > 0 and torch.allclose(twice[k], 2 * v, atol=1e-7), k
+
+
+def test_objective_applies_to_epochs_while_metrics_keep_the_tasks_loss():
+    learner = tiny_learner()
+    learner.objective = lambda output, target, per_sample: 0 * per_sample  # nothing to learn from
+    start = weights(learner)
+    untrained = learner.evaluate("valid")
+    learner.fit(1)
+    assert all(torch.equal(learner.model.state_dict()[k], v) for k, v in start.items())  # zero gradients throughout
+    row = learner.history.rows[0]
+    assert row["train.loss"] > 1.0  # the task's cross-entropy (about ln 4), not the objective's 0
+    assert row["valid.loss"] == pytest.approx(untrained["loss"], rel=1e-6)  # same weights, same evaluation

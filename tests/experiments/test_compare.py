@@ -14,7 +14,10 @@ from trainlab.stats import mcnemar_exact, paired_test
 def seed_run(seed, correct, targets=None):
     targets = np.arange(len(correct)) % 3 if targets is None else targets
     pred = np.where(correct, targets, (targets + 1) % 3)
-    return SeedRun(Path("x"), seed, Path("x"), {"accuracy": float(np.mean(correct))},
+    per_class = [float(np.mean(np.asarray(correct)[targets == c])) if np.any(targets == c) else 0.0 for c in range(3)]
+    support = [int(np.sum(targets == c)) for c in range(3)]
+    return SeedRun(Path("x"), seed, Path("x"), {"accuracy": float(np.mean(correct)),
+                                                 "per_class": {"accuracy": per_class, "support": support}},
                    {"pred": pred, "target": targets, "loss": np.zeros(len(correct))}, History(), reused=True)
 
 
@@ -31,6 +34,17 @@ def test_pair_tests_use_mcnemar_per_seed_and_paired_tests_across_seeds():
     assert out["t_p"] == paired_test(acc_a, acc_b, "t") and out["wilcoxon_p"] == paired_test(acc_a, acc_b, "wilcoxon")
     assert out["mean_difference"] == pytest.approx(np.mean(acc_b) - np.mean(acc_a))
     assert out["t_p"] < 0.05  # 70% vs 90% on 200 examples: a real difference
+    low, high = out["interval"]
+    assert 0 < low < out["mean_difference"] < high  # the t interval excludes 0 when the t-test rejects
+    worst_a, worst_b = [r.worst_class_accuracy for r in a], [r.worst_class_accuracy for r in b]
+    assert worst_a == [min(r.metrics["per_class"]["accuracy"]) for r in a]
+    assert out["worst"]["mean_difference"] == pytest.approx(np.mean(worst_b) - np.mean(worst_a))
+    assert out["worst"]["t_p"] == paired_test(worst_a, worst_b, "t")
+
+
+def test_worst_class_ignores_classes_absent_from_the_split():
+    run = seed_run(0, np.ones(4, bool), np.array([0, 0, 1, 1]))  # class 2 has no samples (accuracy 0 recorded)
+    assert run.metrics["per_class"]["accuracy"][2] == 0.0 and run.worst_class_accuracy == 1.0
 
 
 def test_mcnemar_is_skipped_when_the_examples_differ():
@@ -57,6 +71,11 @@ def test_compare_trains_seeds_reuses_them_and_reports(tmp_path, lab):
     md = result.markdown
     assert f"{np.mean(accs):.4f} ± {np.std(accs, ddof=1):.4f}" in md
     assert "## b vs a" in md and "Wilcoxon" in md and "t-test p =" in md
+    t = result.tests[0]
+    row = next(line for line in md.splitlines() if line.startswith("| b | "))
+    low, high = t["worst"]["interval"]
+    assert f"{100 * t['worst']['mean_difference']:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]" in row
+    assert "best.pt (chosen on validation)" in md
     pred = read_predictions(a / "seeds" / "seed-0")
     assert np.mean(pred["pred"] == pred["target"]) == pytest.approx(accs[0])
     per_class = md.split("## Per-class")[1].split("##")[0]
@@ -68,6 +87,12 @@ def test_compare_trains_seeds_reuses_them_and_reports(tmp_path, lab):
     assert again.markdown == result.markdown
     with pytest.raises(ConfigError, match="no finished run"):
         compare([a, b], [2], train=False)
+    last = compare([a, b], [0, 1], checkpoint="last")  # evaluated again from last.pt, not retrained
+    assert (a / "seeds" / "seed-1" / "checkpoints" / "best.pt").stat().st_mtime_ns == stamp
+    assert not any(r.reused for r in last.runs["a"]) and "last.pt (the final epoch)" in last.markdown
+    metrics = json.loads((a / "seeds" / "seed-0" / "metrics_test.json").read_text())
+    assert metrics["checkpoint"].endswith("last.pt")
+    assert all(r.reused for r in compare([a, b], [0, 1], checkpoint="last", train=False).runs["a"])
     with pytest.raises(ConfigError, match="at least two"):
         compare([a], [0])
 
@@ -88,3 +113,16 @@ def test_a_missing_experiment_is_refused_before_any_seed_trains(tmp_path, lab, c
     code, _, err = cli("compare", a, tmp_path / "missing", "--seeds", "1")
     assert code == 2 and "missing" in err and "does not exist" in err
     assert not (a / "seeds").exists()
+
+
+def test_the_per_class_comparison_plot_shows_paired_differences(tmp_path):
+    from types import SimpleNamespace
+
+    from trainlab.experiments.plots import plot_comparison_per_class
+
+    rng = np.random.default_rng(1)
+    runs = {"a": [seed_run(s, rng.random(300) < 0.7) for s in range(3)],
+            "b": [seed_run(s, rng.random(300) < 0.8) for s in range(3)]}
+    result = SimpleNamespace(names=["a", "b"], seeds=[0, 1, 2], runs=runs, class_names=["x", "y", "z"])
+    path = plot_comparison_per_class(result, tmp_path / "per_class.png")
+    assert path.stat().st_size > 5000 and path.read_bytes()[:4] == b"\x89PNG"

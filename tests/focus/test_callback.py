@@ -130,3 +130,35 @@ def test_soft_focus_records_probabilities_and_draws_mostly_the_worst():
 def test_an_unknown_monitor_fails_before_training():
     with pytest.raises(ConfigError, match="focus.monitor 'precision' is not a per-class metric.*accuracy, loss, f1"):
         focus_learner(FocusLearning(monitor="precision"))  # refused when the Learner is built
+
+
+@pytest.mark.parametrize("strategy", [FocusLearning, ReversedFocusLearning])
+def test_choose_on_test_ranks_classes_on_the_test_split(strategy):
+    """The selection-bias control (Python only): the classes come from the test split's per-class losses."""
+    from trainlab.focus import FocusCallback
+
+    cb = FocusCallback(strategy(k=2, monitor="loss"), choose_on="test")
+    learner = focus_learner(callbacks=[cb])
+    test_losses = []
+    original = learner.evaluate
+
+    def evaluate(split="valid"):
+        out = original(split)
+        if split == "test":
+            test_losses.append(out["per_class"]["loss"])
+        return out
+
+    learner.evaluate = evaluate
+    learner.fit(2)
+    assert len(test_losses) == 2  # one test evaluation per focus decision
+    for row, losses in zip(learner.history.rows, test_losses):
+        assert row["focus.chosen_on"] == "test" and row["focus.pre.per_class.loss"] == losses
+        assert row["focus.classes"] == sorted(range(6), key=lambda c: -losses[c])[:2]
+        assert row["focus.pre.per_class.loss"] != row.get("valid.per_class.loss")  # not the validation's
+
+
+def test_choose_on_accepts_only_valid_or_test():
+    from trainlab.focus import FocusCallback
+
+    with pytest.raises(ConfigError, match="choose_on 'train'"):
+        FocusCallback(FocusLearning(), choose_on="train")

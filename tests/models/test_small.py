@@ -14,7 +14,7 @@ from trainlab.models.torchvision_models import TORCHVISION_MODEL_NAMES
 OCR_MODELS = {"crnn", "attention_ocr"}  # sequence models, tested in tests/ocr
 DETECTION_MODELS = {"yolo"}  # detectors, tested in tests/detection
 OWN_MODELS = [n for n in list_models() if n not in {*TORCHVISION_MODEL_NAMES, *OCR_MODELS, *DETECTION_MODELS}]
-SIZES = {"mlp": (8, 8), "cnn_tiny": (8, 8), "cnn_small": (28, 28)}
+SIZES = {"mlp": (8, 8), "cnn_tiny": (8, 8), "cnn_small": (28, 28), "cnn_plain": (28, 28)}
 
 
 def test_own_models_are_the_expected_ones() -> None:
@@ -82,11 +82,23 @@ def test_cnn_small_residual_blocks_start_as_identity() -> None:
 @pytest.mark.parametrize(
     ("name", "options"),
     [("cnn_small", {"width": 0}), ("cnn_small", {"blocks": "2"}), ("cnn_tiny", {"width": -1}),
-     ("mlp", {"hidden_sizes": "64"}), ("mlp", {"hidden_sizes": [0]})],
+     ("mlp", {"hidden_sizes": "64"}), ("mlp", {"hidden_sizes": [0]}), ("cnn_plain", {"channels": [0, 4]}),
+     ("cnn_plain", {"kernels": "53"}), ("cnn_plain", {"kernels": [5]})],
 )
 def test_bad_option_values_raise_model_error(name: str, options: dict) -> None:
     with pytest.raises(ModelError, match=next(iter(options))):
         build_model(name, num_classes=3, in_channels=1, input_size=SIZES[name], **options)
+
+
+def test_cnn_plain_defaults_are_the_focus_studys_network() -> None:
+    """Conv 100@5x5, pool, conv 200@3x3, pool, dense 100 x 3: about 930k parameters on CIFAR-10 (32x32x3)."""
+    model = build_model("cnn_plain", num_classes=10, in_channels=3, input_size=(32, 32))
+    assert sum(p.numel() for p in model.parameters()) == 929_110  # 7,600 + 180,200 + 720,100 + 2 * 10,100 + 1,010
+    assert model.layer1[0].in_features == 200 * 6 * 6 and not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    small = build_model("cnn_plain", num_classes=10, in_channels=1, input_size=(28, 28), channels=[32, 64], hidden=[])
+    assert small.head.in_features == 64 * 5 * 5  # 28 -5+1-> 24 -pool-> 12 -3+1-> 10 -pool-> 5
+    with pytest.raises(ModelError, match="too small for kernels"):
+        build_model("cnn_plain", num_classes=10, in_channels=1, input_size=(8, 8))
 
 
 def test_cnn_tiny_learns_digits() -> None:

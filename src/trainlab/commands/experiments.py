@@ -48,6 +48,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
     c.add_argument("--split", default="test", choices=["test", "valid"])
     c.add_argument("--out", type=Path, help="where to write the report (default: the common parent/compare.md)")
     c.add_argument("--no-train", action="store_true", help="only use seeds that already finished")
+    c.add_argument("--checkpoint", default="best", choices=["best", "last"],
+                   help="evaluate each seed's best.pt (chosen on validation, default) or last.pt (the final epoch)")
     add_set(c)
     c.set_defaults(func=compare_cmd)
 
@@ -120,7 +122,7 @@ def compare_cmd(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}.")
     seeds = args.seed_list or list(range(args.seeds))
     result = compare(args.exps, seeds, split=args.split, overrides=args.overrides, out=args.out,
-                     train=not args.no_train)
+                     train=not args.no_train, checkpoint=args.checkpoint)
     print(result.markdown)
     print(f"wrote {result.path}")
     return 0

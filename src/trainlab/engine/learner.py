@@ -17,7 +17,7 @@ import contextlib
 import copy
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,11 @@ class Learner:
     ``model``; ``should_stop = True`` ends the run once the current epoch is validated and recorded,
     ``interrupted = True`` (with should_stop) leaves it at once, to be resumed mid-epoch.
 
+    ``objective``: None (train on the mean of the task's per-sample losses) or a function
+    ``(output, target, per_sample_loss (B,)) -> (B,)`` whose mean every training step (epochs and
+    :meth:`train_pass`) backpropagates instead, e.g. a focal or class-weighted loss set by a callback
+    (:mod:`trainlab.losses`). Metrics and evaluation keep the task's own loss, so runs stay comparable.
+
     ``freeze_bn_stats``: BatchNorm layers whose affine parameters are all frozen run in eval mode while
     training, so they keep their running statistics (detectron2's frozen BatchNorm); False updates them.
     """
@@ -86,6 +91,7 @@ class Learner:
         self.world_size = torch.distributed.get_world_size() if distributed else 1
         self.batches_per_epoch = len(data.train)
         self.loss: Tensor | None = None
+        self.objective: Callable[[Any, Any, Tensor], Tensor] | None = None  # see the class docstring
         self.did_step = False
         self._micro = 0  # batches since the last optimizer step
         self._pending = False  # gradients accumulated and not stepped yet
@@ -164,7 +170,8 @@ class Learner:
     def _step(self, x: Tensor, y: Any, *, last: bool, loss_scale: float = 1.0) -> tuple[Any, Tensor] | None:
         """The one training step every pass uses (the epoch's and :meth:`train_pass`'s).
 
-        Forward and per-sample loss under the run's precision; a non-finite loss skips the batch
+        Forward and per-sample loss under the run's precision, then the mean of :attr:`objective`'s
+        per-sample terms (default: the losses themselves); a non-finite loss skips the batch
         (``skip_nonfinite``, one host sync) or sets the NaN flag (no sync); backward of
         ``loss × loss_scale / accumulate``; an optimizer step once ``accumulate`` batches are in, or on a
         pass's ``last`` batch, over whatever gradients the group holds. Skipped batches count toward the
@@ -172,7 +179,7 @@ class Learner:
         Returns (output, per-sample loss), or None for a skipped batch.
         """
         out, per_sample = self._forward(x, y)
-        loss = per_sample.mean()
+        loss = (per_sample if self.objective is None else self.objective(out, y, per_sample)).mean()
         result = None
         if self.skip_nonfinite and not bool(torch.isfinite(loss)):
             self.loop.skipped_batches += 1

@@ -26,7 +26,7 @@ from ..config import apply_overrides, config_to_dict, find_params_file, is_legac
 from ..engine.checkpoint import atomic_write_text
 from ..engine.history import History
 from ..errors import ConfigError, TrainingError
-from ..stats import mcnemar_exact, mean_sd, paired_test
+from ..stats import mcnemar_exact, mean_sd, paired_interval, paired_test
 from .records import read_json
 from ..runs import config_changes, evaluate_checkpoint, read_predictions, run_experiment, write_params
 
@@ -49,6 +49,13 @@ class SeedRun:
     def best_valid_accuracy(self) -> float:
         values = self.history.values("valid.accuracy")
         return float(max(values)) if values else float("nan")
+
+    @property
+    def worst_class_accuracy(self) -> float:
+        """The lowest per-class accuracy among classes with samples in the evaluated split."""
+        per_class = self.metrics["per_class"]
+        support = per_class.get("support") or [1] * len(per_class["accuracy"])
+        return float(min(a for a, n in zip(per_class["accuracy"], support) if n > 0))
 
     @property
     def train_time(self) -> float:
@@ -78,20 +85,25 @@ def seed_folder(exp: Path, seed: int) -> Path:
     return Path(exp) / "seeds" / f"seed-{seed}"
 
 
-def _finished(folder: Path, config: dict[str, Any], split: str) -> bool:
-    preds, best = folder / f"predictions_{split}.npz", folder / "checkpoints" / "best.pt"
+def _finished(folder: Path, config: dict[str, Any], split: str, checkpoint: str = "best") -> bool:
+    preds, ckpt = folder / f"predictions_{split}.npz", folder / "checkpoints" / f"{checkpoint}.pt"
     resolved = read_json(folder / "params.resolved.json")
-    return (preds.is_file() and best.is_file() and (folder / f"metrics_{split}.json").is_file()
+    metrics = read_json(folder / f"metrics_{split}.json")
+    return (preds.is_file() and ckpt.is_file() and metrics is not None
+            and Path(str(metrics.get("checkpoint", "best.pt"))).name == ckpt.name  # evaluated from this checkpoint
             and resolved is not None and not config_changes(resolved, config)
-            and preds.stat().st_mtime >= best.stat().st_mtime)
+            and preds.stat().st_mtime >= ckpt.stat().st_mtime)
 
 
-def run_seed(exp: Path, seed: int, *, split: str = "test", overrides: list[str] = (), train: bool = True) -> SeedRun:
-    """Train (or reuse) and evaluate seed ``seed`` of experiment ``exp``."""
+def run_seed(exp: Path, seed: int, *, split: str = "test", overrides: list[str] = (), train: bool = True,
+             checkpoint: str = "best") -> SeedRun:
+    """Train (or reuse) seed ``seed`` of experiment ``exp`` and evaluate its ``checkpoint`` ("best" or "last")."""
     raw = apply_overrides(base_params(exp), [*overrides, f"train.seed={seed}"])
     folder = seed_folder(exp, seed)
     cfg = parse_config(raw, source=f"{folder}/params.json")
-    reused = _finished(folder, config_to_dict(cfg), split)
+    if checkpoint not in ("best", "last"):
+        raise ConfigError(f"compare evaluates checkpoint 'best' or 'last', got {checkpoint!r}.")
+    reused = _finished(folder, config_to_dict(cfg), split, checkpoint)
     if not reused:
         if not train:
             raise ConfigError(f"{folder} has no finished run; leave out --no-train to train it.")
@@ -101,7 +113,7 @@ def run_seed(exp: Path, seed: int, *, split: str = "test", overrides: list[str] 
                                  extra={"compare": {"experiment": str(exp), "seed": seed}})
         if outcome.interrupted:
             raise TrainingError(f"{folder} was interrupted; run the same compare command again to continue it.")
-        evaluate_checkpoint(folder / "checkpoints" / "best.pt", folder, split=split)
+        evaluate_checkpoint(folder / "checkpoints" / f"{checkpoint}.pt", folder, split=split)
     metrics = read_json(folder / f"metrics_{split}.json") or {}
     return SeedRun(Path(exp), seed, folder, metrics, read_predictions(folder, split),
                    History.read(folder / "history.json"), reused)
@@ -120,8 +132,19 @@ def _pm(values: list[float], digits: int = 4) -> str:
     return f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
+def _paired(values_a: list[float], values_b: list[float]) -> dict[str, Any]:
+    """Mean difference b - a with its 95% interval and, from 2 pairs on, the paired t and Wilcoxon p-values."""
+    mean, low, high = paired_interval(values_a, values_b)
+    out: dict[str, Any] = {"mean_difference": mean, "interval": (low, high)}
+    if len(values_a) >= 2:
+        out["t_p"] = paired_test(values_a, values_b, "t")
+        out["wilcoxon_p"] = paired_test(values_a, values_b, "wilcoxon")
+    return out
+
+
 def pair_tests(a: list[SeedRun], b: list[SeedRun]) -> dict[str, Any]:
-    """McNemar per seed (when both models saw the same examples) and paired tests across seeds."""
+    """McNemar per seed (when both models saw the same examples) and paired tests across seeds, on accuracy
+    and (under "worst") on worst-class accuracy."""
     per_seed = []
     for ra, rb in zip(a, b):
         ta, tb = ra.predictions["target"], rb.predictions["target"]
@@ -131,28 +154,53 @@ def pair_tests(a: list[SeedRun], b: list[SeedRun]) -> dict[str, Any]:
         m = mcnemar_exact(ra.predictions["pred"] == ta, rb.predictions["pred"] == tb)
         per_seed.append({"seed": ra.seed, "same_examples": True, "only_a": m.only_a, "only_b": m.only_b,
                          "p_value": m.p_value})
-    acc_a = [r.metrics["accuracy"] for r in a]
-    acc_b = [r.metrics["accuracy"] for r in b]
-    out: dict[str, Any] = {"mcnemar": per_seed, "mean_difference": float(np.mean(acc_b) - np.mean(acc_a))}
-    if len(a) >= 2:
-        out["t_p"] = paired_test(acc_a, acc_b, "t")
-        out["wilcoxon_p"] = paired_test(acc_a, acc_b, "wilcoxon")
-    return out
+    accuracy = _paired([r.metrics["accuracy"] for r in a], [r.metrics["accuracy"] for r in b])
+    worst = _paired([r.worst_class_accuracy for r in a], [r.worst_class_accuracy for r in b])
+    return {"mcnemar": per_seed, **accuracy, "worst": worst}
+
+
+def _pp(value: float) -> str:
+    return f"{100 * value:+.2f}"
+
+
+def summary(names: list[str], runs: dict[str, list[SeedRun]], tests: list[dict[str, Any]], split: str) -> list[str]:
+    """One row per experiment against the first: accuracy and worst-class accuracy (mean ± sd), their paired
+    differences in percentage points with 95% intervals, paired t / Wilcoxon p-values, McNemar p per seed."""
+    lines = [f"| experiment | {split} accuracy | Δ (pp) [95% CI] | p t / Wilcoxon | worst-class accuracy "
+             "| Δ worst (pp) [95% CI] | p t / Wilcoxon | McNemar p per seed |", "|---|---|---|---|---|---|---|---|",
+             f"| {names[0]} | {_pm([r.metrics['accuracy'] for r in runs[names[0]]])} | – | – | "
+             f"{_pm([r.worst_class_accuracy for r in runs[names[0]]])} | – | – | – |"]
+    for t in tests:
+        cells = []
+        for paired in (t, t["worst"]):
+            low, high = paired["interval"]
+            cells.append(f"{_pp(paired['mean_difference'])} [{_pp(low)}, {_pp(high)}]")
+            cells.append(f"{paired['t_p']:.2g} / {paired['wilcoxon_p']:.2g}" if "t_p" in paired else "–")
+        mcnemar = ", ".join(f"{m['p_value']:.2g}" for m in t["mcnemar"] if m["same_examples"]) or "–"
+        runs_b = runs[t["b"]]
+        lines.append(f"| {t['b']} | {_pm([r.metrics['accuracy'] for r in runs_b])} | {cells[0]} | {cells[1]} | "
+                     f"{_pm([r.worst_class_accuracy for r in runs_b])} | {cells[2]} | {cells[3]} | {mcnemar} |")
+    return lines
 
 
 def report(names: list[str], seeds: list[int], runs: dict[str, list[SeedRun]], class_names: list[str],
-           tests: list[dict[str, Any]], split: str) -> str:
+           tests: list[dict[str, Any]], split: str, checkpoint: str = "best") -> str:
     """The comparison as markdown (what ``compare.md`` holds and the CLI prints)."""
     head = "| | " + " | ".join(names) + " |\n|---|" + "---|" * len(names)
     rows = [
         (f"{split} accuracy", lambda r: r.metrics["accuracy"]),
+        (f"worst-class {split} accuracy", lambda r: r.worst_class_accuracy),
         (f"{split} macro-F1", lambda r: r.metrics["f1"]),
         (f"{split} loss", lambda r: r.metrics["loss"]),
         ("best valid accuracy", lambda r: r.best_valid_accuracy),
         ("epochs", lambda r: float(len(r.history))),
         ("train time (s)", lambda r: r.train_time),
     ]
-    lines = [f"# Comparison on the {split} split, {len(seeds)} seed(s): {', '.join(map(str, seeds))}", "", head]
+    which = "best.pt (chosen on validation)" if checkpoint == "best" else "last.pt (the final epoch)"
+    lines = [f"# Comparison on the {split} split, {len(seeds)} seed(s): {', '.join(map(str, seeds))}", "",
+             f"Each seed's {which}, paired by seed with {names[0]}.", "", *summary(names, runs, tests, split), "",
+             "Δ: mean paired difference over seeds with its Student-t 95% interval; p: paired t-test / Wilcoxon "
+             "signed-rank test across seeds; McNemar: exact test on each seed's paired predictions.", "", head]
     for label, get in rows:
         digits = 1 if label.startswith(("epochs", "train time")) else 4
         lines.append(f"| {label} | " + " | ".join(_pm([get(r) for r in runs[n]], digits) for n in names) + " |")
@@ -186,9 +234,10 @@ def report(names: list[str], seeds: list[int], runs: dict[str, list[SeedRun]], c
 
 
 def compare(exps: list[Path], seeds: list[int], *, split: str = "test", overrides: list[str] = (),
-            out: Path | None = None, train: bool = True) -> Comparison:
+            out: Path | None = None, train: bool = True, checkpoint: str = "best") -> Comparison:
     """Run or reuse ``seeds`` of every experiment, test each against the first, write the markdown to ``out``
-    (default: ``compare.md`` in the experiments' common parent folder)."""
+    (default: ``compare.md`` in the experiments' common parent folder). ``checkpoint``: evaluate each seed's
+    ``best.pt`` (chosen on validation by ``train.monitor``) or its ``last.pt`` (the final epoch's model)."""
     if len(exps) < 2:
         raise ConfigError(f"compare needs at least two experiments, got {len(exps)}.")
     if not seeds:
@@ -196,7 +245,7 @@ def compare(exps: list[Path], seeds: list[int], *, split: str = "test", override
     for exp in exps:  # every experiment's params must be valid before any seed trains
         parse_config(apply_overrides(base_params(exp), list(overrides)), source=str(exp))
     names = _names(exps)
-    runs = {n: [run_seed(e, s, split=split, overrides=overrides, train=train) for s in seeds]
+    runs = {n: [run_seed(e, s, split=split, overrides=overrides, train=train, checkpoint=checkpoint) for s in seeds]
             for n, e in zip(names, exps)}
     first = runs[names[0]][0]
     class_names = History.read(first.folder / "history.json").class_names or \
@@ -206,7 +255,7 @@ def compare(exps: list[Path], seeds: list[int], *, split: str = "test", override
         raise ConfigError(f"the experiments have different numbers of classes ({sorted(widths)}); compare models "
                           "of the same task.")
     tests = [{"a": names[0], "b": n, **pair_tests(runs[names[0]], runs[n])} for n in names[1:]]
-    markdown = report(names, list(seeds), runs, class_names, tests, split)
+    markdown = report(names, list(seeds), runs, class_names, tests, split, checkpoint)
     if out is None:
         common = Path(os.path.commonpath([str(Path(e).resolve()) for e in exps]))
         out = common / "compare.md"

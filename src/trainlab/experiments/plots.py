@@ -103,6 +103,46 @@ def plot_per_class(runs: list[RunRecord], path: Path, metric: str = "valid.accur
     return Path(path)
 
 
+def plot_comparison_per_class(result, path: Path) -> Path:
+    """Per-class accuracy of a :class:`~trainlab.experiments.compare.Comparison`: the first experiment's
+    (mean over seeds) on top, every other's paired difference to it below (percentage points, mean over seeds).
+
+    Example:
+        >>> plot_comparison_per_class(compare([base, other], [0, 1, 2]), Path("per_class.png"))  # doctest: +SKIP
+        PosixPath('per_class.png')
+    """
+    import numpy as np
+
+    def per_class(name: str) -> np.ndarray:  # (seeds, C)
+        return np.array([r.metrics["per_class"]["accuracy"] for r in result.runs[name]], dtype=float)
+
+    base, others = result.names[0], result.names[1:]
+    base_acc = per_class(base).mean(0)  # (C,)
+    deltas = np.array([100 * (per_class(n) - per_class(base)).mean(0) for n in others])  # (E-1, C) paired by seed
+    classes = result.class_names
+    plt = _pyplot()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(1.6 + 0.62 * len(classes), 1.6 + 0.34 * (len(others) + 1)),
+                                      gridspec_kw={"height_ratios": [1, max(1, len(others))]}, sharex=True)
+    top.imshow(base_acc[None, :], cmap="RdYlGn", vmin=0.0, vmax=1.0, aspect="auto")
+    top.set_yticks([0], [base], fontsize=8)
+    for j, v in enumerate(base_acc):
+        top.text(j, 0, f"{v:.3f}", ha="center", va="center", fontsize=7)
+    top.set_title(f"{len(result.seeds)} seed(s): per-class accuracy of {base} (top) and each "
+                  "experiment's mean paired difference to it, in points (below)", fontsize=8)
+    limit = max(1.0, float(np.abs(deltas).max())) if len(others) else 1.0
+    image = bottom.imshow(deltas if len(others) else np.zeros((1, len(classes))), cmap="RdBu", vmin=-limit,
+                          vmax=limit, aspect="auto")
+    bottom.set_yticks(range(len(others)), others, fontsize=8)
+    for i, row in enumerate(deltas):
+        for j, v in enumerate(row):
+            bottom.text(j, i, f"{v:+.1f}", ha="center", va="center", fontsize=7)
+    bottom.set_xticks(range(len(classes)), classes, rotation=35, ha="right", fontsize=8)
+    fig.colorbar(image, ax=[top, bottom], fraction=0.03, label="Δ accuracy (pp)")  # both panels keep one width
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return Path(path)
+
+
 def plot_folder(folder: Path, *, metric: str = "valid.accuracy", direction: str = "maximize") -> list[Path]:
     """``trainlab plot DIR``: a run gets ``training_history.png`` (and ``focus_history.png`` when it used
     Adaptive Focus Learning); a parent of runs gets

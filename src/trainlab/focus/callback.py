@@ -11,6 +11,11 @@ History keys, on every epoch that took a decision: ``focus.steps`` (0 = no focus
 ``focus.per_class.samples`` (C,), ``focus.pre.*`` (the validation that chose the classes) and ``focus.post.*``
 (the validation right after the focus pass); the soft variant adds ``focus.per_class.probability``.
 
+Selection-bias studies (Python only): ``FocusCallback(strategy, choose_on="test")`` ranks the classes on the
+test split, as the original study did. Every test number of such a run is biased; no params file can ask
+for it (``focus.split`` accepts only "valid"), and the run logs a warning. Benchmarks use it to measure how
+much of a reported gain comes from choosing on the split that is reported.
+
 Resume: the decision of the epoch in progress and the strategy's RNG are in the callback's state; no
 checkpoint is written during a focus pass (``train_pass`` fires no per-batch hooks), so a run killed
 mid-focus resumes from a checkpoint taken before the pass and repeats it exactly.
@@ -57,9 +62,13 @@ class FocusCallback(Callback):
         [6, 2]
     """
 
-    def __init__(self, strategy: FocusLearning, *, plot_path: Path | None = None) -> None:
+    def __init__(self, strategy: FocusLearning, *, plot_path: Path | None = None, choose_on: str = "valid") -> None:
+        if choose_on not in ("valid", "test"):
+            raise ConfigError(f"FocusCallback choose_on {choose_on!r}; allowed: 'valid' (or 'test', for "
+                              "selection-bias studies only).")
         self.strategy = strategy
         self.plot_path = Path(plot_path) if plot_path else None
+        self.choose_on = choose_on  # the split that ranks the classes
         self.done_epoch = 0  # the last epoch (1-based) whose focus decision was taken
         self.record: dict[str, Any] = {}  # that decision's history entries
 
@@ -72,13 +81,18 @@ class FocusCallback(Callback):
         metric = getattr(self.strategy.when, "metric", None)  # the plateau policy watches a metric
         if metric is not None:
             check_monitor(learner, metric, "focus.when.plateau.metric")
+        if self.choose_on == "test":
+            learner.data.split("test")  # raises when the data has no test split
+            log.warning("focus chooses its classes on the TEST split: every test number of this run is biased "
+                        "(for selection-bias studies only)")
 
     def on_validation_end(self, learner) -> None:
         if self.strategy.order != "after":
             return
         current = dict(learner.logs)  # this epoch's validation, before focusing
         history = History([*learner.history.rows, current], learner.history.class_names)
-        self._decide(learner, history, lambda: current)
+        self._decide(learner, history, (lambda: current) if self.choose_on == "valid" else
+                     (lambda: flatten_metrics("test", learner.evaluate("test"))))
 
     def on_epoch_start(self, learner) -> None:
         if self.strategy.order != "before":
@@ -90,7 +104,8 @@ class FocusCallback(Callback):
             log.warning("focus: resumed in the middle of epoch %d without its focus decision; no focus pass",
                         learner.loop.epoch + 1)
             return
-        self._decide(learner, learner.history, lambda: self._latest_validation(learner))
+        self._decide(learner, learner.history, (lambda: self._latest_validation(learner)) if self.choose_on == "valid"
+                     else (lambda: flatten_metrics("test", learner.evaluate("test"))))
 
     def on_fit_end(self, learner) -> None:
         if self.plot_path is not None and any("focus.steps" in r for r in learner.history.rows):
@@ -109,7 +124,9 @@ class FocusCallback(Callback):
         learner.logs.update(self.record)
 
     def _focus(self, learner, epoch: int, pre: dict[str, Any]) -> dict[str, Any]:
-        per_class = {k.removeprefix("valid.per_class."): v for k, v in pre.items() if k.startswith("valid.per_class.")}
+        """Focus on the classes ``pre`` ranks worst (``pre``: flat metrics of the ``choose_on`` split)."""
+        chosen = f"{self.choose_on}."
+        per_class = {k.removeprefix(f"{chosen}per_class."): v for k, v in pre.items() if k.startswith(f"{chosen}per_class.")}
         classes = self.strategy.pick_classes(per_class)
         counts = torch.zeros(learner.data.num_classes, dtype=torch.long, device=learner.device)  # (C,)
         start = time.perf_counter()
@@ -121,18 +138,20 @@ class FocusCallback(Callback):
         if learner.distributed:
             torch.distributed.all_reduce(counts)
         names = learner.data.class_names
-        log.info("focus at epoch %d on %s: %d steps, focus loss %.4f, valid accuracy %.4f -> %.4f", epoch,
-                 " + ".join(names[c] for c in classes), result["steps"], result["loss"],
-                 pre.get("valid.accuracy", float("nan")), post["valid.accuracy"])
+        log.info("focus at epoch %d on %s (chosen on %s): %d steps, focus loss %.4f, accuracy before %.4f (%s), "
+                 "after %.4f (valid)", epoch, " + ".join(names[c] for c in classes), self.choose_on, result["steps"],
+                 result["loss"], pre.get(f"{chosen}accuracy", float("nan")), self.choose_on, post["valid.accuracy"])
         record = {"focus.classes": list(classes), "focus.steps": result["steps"], "focus.loss": result["loss"],
                   "focus.samples": int(counts.sum()), "focus.time": time.perf_counter() - start,
                   "focus.per_class.samples": counts.tolist()}
         monitored = f"per_class.{self.strategy.monitor}"
         for key in dict.fromkeys([*RECORDED, monitored]):
-            if f"valid.{key}" in pre:
-                record[f"focus.pre.{key}"] = pre[f"valid.{key}"]
+            if f"{chosen}{key}" in pre:
+                record[f"focus.pre.{key}"] = pre[f"{chosen}{key}"]
             if f"valid.{key}" in post:
                 record[f"focus.post.{key}"] = post[f"valid.{key}"]
+        if self.choose_on != "valid":
+            record["focus.chosen_on"] = self.choose_on  # focus.pre.* are then that split's metrics
         record.update(self.strategy.describe())
         return record
 

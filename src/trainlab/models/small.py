@@ -4,6 +4,8 @@
 * ``cnn_tiny``: three conv-BN-ReLU layers for 8x8 images such as scikit-learn's ``digits``.
 * ``cnn_small``: a small residual network (He et al. 2016, "Deep Residual Learning for Image
   Recognition", https://arxiv.org/abs/1512.03385) for 28x28 images such as Fashion-MNIST.
+* ``cnn_plain``: conv-ReLU-max-pool blocks, then dense layers; no normalization, no residuals (the shape
+  of the network in the Adaptive Focus Learning study; easy to make overfit).
 
 Every model names its classifier ``head`` and applies ``drop`` (``nn.Dropout``) right before it; the
 dropout module exists even at ``p=0`` so state dicts do not depend on the dropout setting. Global
@@ -159,6 +161,49 @@ class SmallCNN(nn.Module):
         return self.head(self.drop(self.pool(x)))
 
 
+class PlainCNN(nn.Module):
+    """Conv (valid padding) + ReLU + 2x2 max-pool per entry of ``channels``, then ``Linear + ReLU`` per entry
+    of ``hidden`` and a linear ``head``. No BatchNorm, no residuals.
+
+    The defaults are the network of the Adaptive Focus Learning study (Harper & Laird 2021): convolutions of
+    100 5x5 and 200 3x3 filters, three dense layers of 100 (about 0.93 M parameters on 32x32x3 images).
+
+    Example:
+        >>> m = PlainCNN(num_classes=10, in_channels=1, input_size=(28, 28), channels=(8, 16), hidden=(32,))
+        >>> m(torch.zeros(2, 1, 28, 28)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(self, *, num_classes: int, in_channels: int, input_size: tuple[int, int],
+                 channels: Sequence[int] = (100, 200), kernels: Sequence[int] = (5, 3),
+                 hidden: Sequence[int] = (100, 100, 100), dropout: float = 0.0) -> None:
+        super().__init__()
+        if len(kernels) != len(channels):
+            raise ModelError(f"model 'cnn_plain' needs one kernel size per conv layer: channels {list(channels)}, "
+                             f"kernels {list(kernels)}.")
+        h, w = input_size
+        # Conv blocks and dense layers are top-level children (conv1.., layer1..) so param_groups can split them.
+        for i, (c, k) in enumerate(zip(channels, kernels), start=1):
+            self.add_module(f"conv{i}", nn.Sequential(nn.Conv2d(in_channels, c, k), nn.ReLU(inplace=True),
+                                                      nn.MaxPool2d(2)))  # (B, c, (h-k+1)//2, (w-k+1)//2)
+            in_channels, h, w = c, (h - k + 1) // 2, (w - k + 1) // 2
+            if h < 1 or w < 1:
+                raise ModelError(f"model 'cnn_plain': {input_size} images are too small for kernels {list(kernels)}"
+                                 " (each conv block takes k-1 pixels, then halves); use fewer or smaller kernels.")
+        self.flatten = nn.Flatten()  # (B, c * h * w)
+        width = in_channels * h * w
+        for i, size in enumerate(hidden, start=1):
+            self.add_module(f"layer{i}", nn.Sequential(nn.Linear(width, size), nn.ReLU(inplace=True)))
+            width = size
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, C, H, W) -> (B, num_classes)
+        for module in self.children():
+            x = module(x)
+        return x
+
+
 def _positive_int(model: str, option: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ModelError(f"option {option!r} of model {model!r} must be an integer >= 1, got {value!r}.")
@@ -172,14 +217,17 @@ def mlp(
 ) -> MLP:
     """Multi-layer perceptron over the flattened image. Option: ``hidden_sizes`` (default ``(256, 128)``)."""
     opts = take_options("mlp", options, {"hidden_sizes": (256, 128)})
-    hidden = opts["hidden_sizes"]
-    if isinstance(hidden, int):
-        hidden = (hidden,)
-    if not isinstance(hidden, (list, tuple)):
-        raise ModelError(f"option 'hidden_sizes' of model 'mlp' must be a list of integers, got {hidden!r}.")
-    hidden = tuple(_positive_int("mlp", "hidden_sizes", h) for h in hidden)
+    hidden = _int_list("mlp", "hidden_sizes", opts["hidden_sizes"])
     in_features = in_channels * input_size[0] * input_size[1]
     return MLP(num_classes=num_classes, in_features=in_features, hidden_sizes=hidden, dropout=dropout)
+
+
+def _int_list(model: str, option: str, value: Any) -> tuple[int, ...]:
+    if isinstance(value, int):
+        value = (value,)
+    if not isinstance(value, (list, tuple)):
+        raise ModelError(f"option {option!r} of model {model!r} must be a list of integers, got {value!r}.")
+    return tuple(_positive_int(model, option, v) for v in value)
 
 
 @MODELS.register("cnn_tiny")
@@ -203,3 +251,18 @@ def cnn_small(
     width = _positive_int("cnn_small", "width", opts["width"])
     blocks = _positive_int("cnn_small", "blocks", opts["blocks"])
     return SmallCNN(num_classes=num_classes, in_channels=in_channels, width=width, blocks=blocks, dropout=dropout)
+
+
+@MODELS.register("cnn_plain")
+def cnn_plain(
+    *, num_classes: int, in_channels: int, input_size: tuple[int, int], dropout: float = 0.0,
+    small_stem: bool = False, **options: Any,
+) -> PlainCNN:
+    """Plain CNN (conv-ReLU-pool blocks, dense layers, no BatchNorm). Options: ``channels`` (default
+    ``(100, 200)``), ``kernels`` (``(5, 3)``), ``hidden`` (``(100, 100, 100)``)."""
+    opts = take_options("cnn_plain", options, {"channels": (100, 200), "kernels": (5, 3), "hidden": (100, 100, 100)})
+    return PlainCNN(num_classes=num_classes, in_channels=in_channels, input_size=input_size,
+                    channels=_int_list("cnn_plain", "channels", opts["channels"]),
+                    kernels=_int_list("cnn_plain", "kernels", opts["kernels"]),
+                    hidden=_int_list("cnn_plain", "hidden", opts["hidden"]) if opts["hidden"] else (),
+                    dropout=dropout)
