@@ -126,7 +126,8 @@ class TrainConfig(Section):
     sync_batchnorm: bool = False  # with several processes: BatchNorm statistics over the global batch
     skip_nonfinite: bool = False  # skip batches whose loss is NaN/inf (one host sync per step) instead of stopping
     log_every: int = Field(50, gt=0)  # steps between progress updates
-    num_threads: int | None = Field(None, gt=0)
+    num_threads: int | None = Field(None, gt=0)  # at most this many CPU threads (exactly, without adaptive_threads)
+    adaptive_threads: bool = True  # follow the cores other processes leave free (see docs/threads.md)
     monitor: str = "valid.loss"  # decides best.pt
     mode: Literal["min", "max"] = "min"
     early_stopping: EarlyStoppingConfig | None = None
