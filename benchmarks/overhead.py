@@ -11,7 +11,10 @@ With ``--step-only`` it times just the training steps instead: the hand loop's b
 ``Learner.train_step`` (metrics on the device, NaN flag, hooks) on the same batches, interleaved, no
 epochs, validation or files; this isolates the per-step cost from the fixed per-epoch cost.
 
-    python benchmarks/overhead.py [--repeats 5] [--steps 60] [--epochs 2] [--threads 2] [--step-only]
+With ``--profile`` it runs the Learner alone under cProfile and splits its per-epoch time (validation,
+metrics, checkpoint serialization, atomic writes and their fsyncs, history files).
+
+    python benchmarks/overhead.py [--repeats 5] [--steps 60] [--epochs 2] [--threads 2] [--step-only] [--profile]
 """
 from __future__ import annotations
 
@@ -91,6 +94,40 @@ def learner_loop(train, valid, epochs: int, width: int) -> float:
         return time.perf_counter() - start
 
 
+PROFILE_PARTS = {  # (file name, function) -> label; cumulative seconds per epoch under cProfile
+    ("learner.py", "evaluate"): "validation pass + its metrics",
+    ("learner.py", "_end_epoch"): "end of epoch: callbacks (all of the below)",
+    ("checkpointing.py", "on_epoch_recorded"): "  Checkpoint: best.pt/last.pt + metrics json",
+    ("checkpoint.py", "save_checkpoint"): "    state_dict + torch.save + atomic writes",
+    ("reporting.py", "on_epoch_recorded"): "  HistoryWriter + Progress (history.json/csv, log line)",
+    ("checkpoint.py", "atomic_write_bytes"): "atomic writes on the training thread (all files)",
+    ("~", "<built-in method posix.fsync>"): "  of which fsync",
+    ("files.py", "submit"): "queueing files for the writer thread",
+    ("metrics.py", "compute"): "metrics compute (train + valid)",
+}
+
+
+def profile_learner(train, valid, epochs: int, width: int) -> None:
+    """Where the Learner's time goes beyond the steps: cProfile over ``epochs`` epochs, per epoch."""
+    import cProfile
+    import pstats
+
+    learner_loop(train, valid, 1, width)  # warm up
+    prof = cProfile.Profile()
+    prof.enable()
+    learner_loop(train, valid, epochs, width)
+    prof.disable()
+    stats = pstats.Stats(prof).stats
+    total = {label: 0.0 for label in PROFILE_PARTS.values()}
+    for (file, _, func), (_, _, _, cumulative, _) in stats.items():
+        label = PROFILE_PARTS.get((Path(file).name, func))
+        if label:
+            total[label] += cumulative
+    print(f"cProfile, {epochs} epochs of {len(train)} steps (ms per epoch; the profiler slows Python code down):")
+    for label, seconds in total.items():
+        print(f"  {1000 * seconds / epochs:8.1f}  {label}")
+
+
 def hand_steps(train, width: int) -> float:
     model = new_model(width).train()
     opt = torch.optim.Adam(model.parameters(), 1e-3)
@@ -159,12 +196,15 @@ def main() -> None:
     p.add_argument("--width", type=int, default=16, help="cnn_small width")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--step-only", action="store_true", help="time train_step against the hand loop's body only")
+    p.add_argument("--profile", action="store_true", help="where the Learner's per-epoch time goes (cProfile)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
     for name in ("lightning", "lightning.pytorch", "trainlab"):
         logging.getLogger(name).setLevel(logging.ERROR)
     train, valid = make_batches(args.steps, args.batch_size), make_batches(1, args.batch_size, seed=1)
+    if args.profile:
+        return profile_learner(train, valid, args.epochs, args.width)
     runners = {"hand loop": hand_loop, "trainlab Learner": learner_loop, "Lightning Trainer": lightning_loop}
     if args.step_only:
         runners = {"hand loop": lambda t, v, e, w: hand_steps(t * e, w),  # the same steps*epochs batches

@@ -43,12 +43,18 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def save_checkpoint(state: dict[str, Any], path: Path, *more: Path) -> None:
-    """Serialize ``state`` once with torch.save and write it atomically to ``path`` and each of ``more``."""
+def serialize_checkpoint(state: dict[str, Any]) -> bytes:
+    """The bytes ``torch.save`` writes for ``state``."""
     buf = io.BytesIO()
     torch.save(state, buf)
+    return buf.getvalue()
+
+
+def save_checkpoint(state: dict[str, Any], path: Path, *more: Path) -> None:
+    """Serialize ``state`` once with torch.save and write it atomically to ``path`` and each of ``more``."""
+    data = serialize_checkpoint(state)
     for target in (path, *more):
-        atomic_write_bytes(target, buf.getvalue())
+        atomic_write_bytes(target, data)
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
