@@ -114,3 +114,20 @@ def test_the_cli_makes_openmp_threads_sleep_unless_told_otherwise():
     # libgomp prints the settings it read when torch loaded it: the CLI set them before that
     assert _omp_env_of_cli({}) == "'PASSIVE'"
     assert _omp_env_of_cli({"OMP_WAIT_POLICY": "ACTIVE"}) == "'ACTIVE'"
+
+
+def test_nproc_ranks_start_from_their_share_of_the_cores_and_sleeping_waits(monkeypatch):
+    import argparse
+
+    from trainlab.commands import train as train_command
+
+    seen = {}
+    monkeypatch.setattr(train_command.subprocess, "call", lambda cmd, env: seen.update(cmd=cmd, env=env) or 0)
+    for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY"):
+        monkeypatch.delenv(name, raising=False)
+    assert train_command.launch_torchrun(argparse.Namespace(nproc=2), ["train", "exp", "--nproc", "2"]) == 0
+    assert seen["env"]["OMP_NUM_THREADS"] == str(max(1, usable_cores() // 2))
+    assert seen["env"]["OMP_WAIT_POLICY"] == "PASSIVE" and "--nproc" not in seen["cmd"]
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's choice stands
+    train_command.launch_torchrun(argparse.Namespace(nproc=2), ["train", "exp", "--nproc=2"])
+    assert seen["env"]["OMP_NUM_THREADS"] == "3"
