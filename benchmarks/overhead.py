@@ -14,6 +14,10 @@ epochs, validation or files; this isolates the per-step cost from the fixed per-
 With ``--profile`` it runs the Learner alone under cProfile and splits its per-epoch time (validation,
 metrics, checkpoint serialization, atomic writes and their fsyncs, history files).
 
+Every loop runs with the OpenMP setting ``trainlab train`` uses (``OMP_WAIT_POLICY=PASSIVE`` unless the
+environment says otherwise, set here before torch is imported): on a machine where anything else runs,
+spinning OpenMP threads make every loop several times slower and the ratios meaningless (docs/threads.md).
+
     python benchmarks/overhead.py [--repeats 5] [--steps 60] [--epochs 2] [--threads 2] [--step-only] [--profile]
 """
 from __future__ import annotations
@@ -21,17 +25,20 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads libgomp, as the trainlab CLI does
 
-from trainlab.data import DataBundle
-from trainlab.engine import Checkpoint, HistoryWriter, Learner, Progress
-from trainlab.models import build_model
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from trainlab.data import DataBundle  # noqa: E402
+from trainlab.engine import Checkpoint, HistoryWriter, Learner, Progress  # noqa: E402
+from trainlab.models import build_model  # noqa: E402
 
 
 class FixedBatches:
@@ -219,8 +226,9 @@ def main() -> None:
     steps = args.steps * args.epochs
     base = statistics.median(times["hand loop"])
     what = f"{steps} train steps only" if args.step_only else f"{steps} steps + {args.epochs} validations"
-    print(f"cnn_small(width={args.width}), batch {args.batch_size}, {what}, "
-          f"{args.threads} threads, median of {args.repeats} interleaved runs (torch {torch.__version__})")
+    print(f"cnn_small(width={args.width}), batch {args.batch_size}, {what}, {args.threads} threads "
+          f"(OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}), median of {args.repeats} interleaved runs "
+          f"(torch {torch.__version__})")
     for name, ts in times.items():
         if not ts:
             print(f"{name:18s}  not installed (pip install -e '.[bench]')")
