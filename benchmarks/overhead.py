@@ -15,24 +15,34 @@ With ``--step-only`` it times just the training steps instead: the hand loop's b
 ``Learner.train_step`` (metrics on the device, NaN flag, hooks) on the same batches, interleaved, no
 epochs, validation or files; this isolates the per-step cost from the fixed per-epoch cost.
 
-    python benchmarks/overhead.py [--repeats 5] [--steps 60] [--epochs 2] [--threads 2] [--step-only | --diagnostics]
+With ``--profile`` it runs the Learner alone under cProfile and splits its per-epoch time (validation,
+metrics, checkpoint serialization, atomic writes and their fsyncs, history files).
+
+Every loop runs with the OpenMP setting ``trainlab train`` uses (``OMP_WAIT_POLICY=PASSIVE`` unless the
+environment says otherwise, set here before torch is imported): on a machine where anything else runs,
+spinning OpenMP threads make every loop several times slower and the ratios meaningless (docs/threads.md).
+
+    python benchmarks/overhead.py [--repeats 5] [--steps 60] [--epochs 2] [--threads 2] [--step-only | --diagnostics] [--profile]
 """
 from __future__ import annotations
 
 import argparse
 import gc
 import logging
+import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads libgomp, as the trainlab CLI does
 
-from trainlab.data import DataBundle
-from trainlab.engine import Checkpoint, HistoryWriter, Learner, Progress, TensorBoard
-from trainlab.models import build_model
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from trainlab.data import DataBundle  # noqa: E402
+from trainlab.engine import Checkpoint, HistoryWriter, Learner, Progress, TensorBoard  # noqa: E402
+from trainlab.models import build_model  # noqa: E402
 
 
 class FixedBatches:
@@ -108,6 +118,40 @@ def learner_loop(train, valid, epochs: int, width: int, *, tensorboard: bool = F
         return time.perf_counter() - start
 
 
+PROFILE_PARTS = {  # (file name, function) -> label; cumulative seconds per epoch under cProfile
+    ("learner.py", "evaluate"): "validation pass + its metrics",
+    ("learner.py", "_end_epoch"): "end of epoch: callbacks (all of the below)",
+    ("checkpointing.py", "on_epoch_recorded"): "  Checkpoint: best.pt/last.pt + metrics json",
+    ("checkpoint.py", "save_checkpoint"): "    state_dict + torch.save + atomic writes",
+    ("reporting.py", "on_epoch_recorded"): "  HistoryWriter + Progress (history.json/csv, log line)",
+    ("checkpoint.py", "atomic_write_bytes"): "atomic writes on the training thread (all files)",
+    ("~", "<built-in method posix.fsync>"): "  of which fsync",
+    ("files.py", "submit"): "queueing files for the writer thread",
+    ("metrics.py", "compute"): "metrics compute (train + valid)",
+}
+
+
+def profile_learner(train, valid, epochs: int, width: int) -> None:
+    """Where the Learner's time goes beyond the steps: cProfile over ``epochs`` epochs, per epoch."""
+    import cProfile
+    import pstats
+
+    learner_loop(train, valid, 1, width)  # warm up
+    prof = cProfile.Profile()
+    prof.enable()
+    learner_loop(train, valid, epochs, width)
+    prof.disable()
+    stats = pstats.Stats(prof).stats
+    total = {label: 0.0 for label in PROFILE_PARTS.values()}
+    for (file, _, func), (_, _, _, cumulative, _) in stats.items():
+        label = PROFILE_PARTS.get((Path(file).name, func))
+        if label:
+            total[label] += cumulative
+    print(f"cProfile, {epochs} epochs of {len(train)} steps (ms per epoch; the profiler slows Python code down):")
+    for label, seconds in total.items():
+        print(f"  {1000 * seconds / epochs:8.1f}  {label}")
+
+
 def hand_steps(train, width: int) -> float:
     model = new_model(width).train()
     opt = torch.optim.Adam(model.parameters(), 1e-3)
@@ -178,12 +222,15 @@ def main() -> None:
     p.add_argument("--step-only", action="store_true", help="time train_step against the hand loop's body only")
     p.add_argument("--diagnostics", action="store_true",
                    help="also time the Learner with logging.diagnostics (both Learners with TensorBoard)")
+    p.add_argument("--profile", action="store_true", help="where the Learner's per-epoch time goes (cProfile)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
     for name in ("lightning", "lightning.pytorch", "trainlab"):
         logging.getLogger(name).setLevel(logging.ERROR)
     train, valid = make_batches(args.steps, args.batch_size), make_batches(1, args.batch_size, seed=1)
+    if args.profile:
+        return profile_learner(train, valid, args.epochs, args.width)
     runners = {"hand loop": hand_loop, "trainlab Learner": learner_loop, "Lightning Trainer": lightning_loop}
     if args.diagnostics:
         runners = {"hand loop": hand_loop,
@@ -202,8 +249,9 @@ def main() -> None:
     steps = args.steps * args.epochs
     base = statistics.median(times["hand loop"])
     what = f"{steps} train steps only" if args.step_only else f"{steps} steps + {args.epochs} validations"
-    print(f"cnn_small(width={args.width}), batch {args.batch_size}, {what}, "
-          f"{args.threads} threads, median of {args.repeats} interleaved runs (torch {torch.__version__})")
+    print(f"cnn_small(width={args.width}), batch {args.batch_size}, {what}, {args.threads} threads "
+          f"(OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}), median of {args.repeats} interleaved runs "
+          f"(torch {torch.__version__})")
     for name, ts in times.items():
         if not ts:
             print(f"{name:18s}  not installed (pip install -e '.[bench]')")

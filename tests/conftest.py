@@ -1,13 +1,18 @@
 import json
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
+# Tests run beside other work on 2 cores and small models are fastest on one thread: trainings built here
+# and the trainlab processes tests start take OMP_NUM_THREADS as their most (docs/threads.md).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 @pytest.fixture(autouse=True)
 def _few_threads():
-    torch.set_num_threads(1)  # tests run beside other work on 2 cores; small models are fastest on one
+    torch.set_num_threads(1)
 
 
 def write_exp(folder: Path, params: dict) -> Path:

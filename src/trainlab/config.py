@@ -208,7 +208,10 @@ class TrainConfig(Section):
     skip_nonfinite: bool = Field(False, description="skip batches whose loss is NaN or infinite (one host sync per "
                                                     "step) instead of stopping")
     log_every: int = Field(50, gt=0, description="optimizer steps between progress-bar and TensorBoard updates")
-    num_threads: int | None = Field(None, gt=0, description="CPU threads for torch (default: torch's choice)")
+    num_threads: int | None = Field(None, gt=0, description="the most CPU threads torch uses (exactly this many "
+                                                             "without adaptive_threads; default: the usable cores)")
+    adaptive_threads: bool = Field(True, description="use fewer threads while other processes keep cores busy "
+                                                     "(docs/threads.md)")
     monitor: str = Field("valid.loss", description="the metric that decides best.pt")
     mode: Literal["min", "max"] = Field("min", description="min if lower monitor values are better, max if higher")
     early_stopping: EarlyStoppingConfig | None = Field(None, description="stop when a validation metric stops "

@@ -54,3 +54,39 @@ def test_staleness_locally_and_with_heartbeats():
     assert not is_stale(fresh, remote=True, now=now)
     assert is_stale(old, remote=True, now=now)
     assert not is_stale(young, remote=True, now=now)
+
+
+def test_a_trial_claimed_on_this_machine_is_stale_once_its_process_is_gone():
+    import subprocess
+    import sys
+
+    from trainlab.experiments.storage import owner_alive, this_process
+
+    me = this_process()
+    assert owner_alive(me) is True
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = {**me, "pid": gone.pid}
+    reused = {**me, "started": "1"}  # our pid, but a process that started at another time: not ours
+    elsewhere = {**me, "machine": "another-host/boot"}
+    assert owner_alive(dead) is False and owner_alive(reused) is False and owner_alive(elsewhere) is None
+    now = time.time()
+    beating = {"heartbeat": now}  # a fresh heartbeat does not save a trial whose process is known dead
+    assert is_stale(SimpleNamespace(user_attrs={**beating, "owner": dead}, datetime_start=None), remote=True, now=now)
+    assert not is_stale(SimpleNamespace(user_attrs={"heartbeat": now - 10 * STALE_S, "owner": me},
+                                        datetime_start=None), remote=True, now=now)  # alive here: not stale
+    assert not is_stale(SimpleNamespace(user_attrs={**beating, "owner": elsewhere}, datetime_start=None),
+                        remote=True, now=now)
+
+
+def test_the_study_lock_of_local_storage_is_the_folder_claim_lock(tmp_path):
+    import fcntl
+
+    from trainlab.experiments.storage import study_lock
+
+    spec = StorageSpec("journal", str(tmp_path / "study.journal"))
+    with study_lock(spec, spec.open(), tmp_path, "search"):
+        with open(tmp_path / ".claim.lock") as f, pytest.raises(BlockingIOError):
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with open(tmp_path / ".claim.lock") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

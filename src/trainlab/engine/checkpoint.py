@@ -48,12 +48,18 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def save_checkpoint(state: dict[str, Any], path: Path, *more: Path) -> None:
-    """Serialize ``state`` once with torch.save and write it atomically to ``path`` and each of ``more``."""
+def serialize_checkpoint(state: dict[str, Any]) -> bytes:
+    """The bytes ``torch.save`` writes for ``state``."""
     buf = io.BytesIO()
     torch.save(state, buf)
+    return buf.getvalue()
+
+
+def save_checkpoint(state: dict[str, Any], path: Path, *more: Path) -> None:
+    """Serialize ``state`` once with torch.save and write it atomically to ``path`` and each of ``more``."""
+    data = serialize_checkpoint(state)
     for target in (path, *more):
-        atomic_write_bytes(target, buf.getvalue(), hint="Free some space (or make the folder writable), then "
+        atomic_write_bytes(target, data, hint="Free some space (or make the folder writable), then "
                            "continue with trainlab train EXP --resume.")
 
 

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from .callback import Callback
-from .checkpoint import atomic_write_text
 from .monitor import check_monitor, improved, monitored
 from .schedule import LRSchedule
 
@@ -40,7 +39,7 @@ class Checkpoint(Callback):
     def on_train_batch_end(self, learner) -> None:
         if (self.save_every_steps and learner.did_step and learner.loop.step % self.save_every_steps == 0
                 and learner.loop.batch < learner.batches_per_epoch):  # the epoch's end saves on its own
-            learner.save(self.folder / "last.pt")  # refuses a state whose loss or weights went non-finite
+            learner.save(self.folder / "last.pt", background=True)  # refuses a non-finite loss or weights
 
     def on_fit_end(self, learner) -> None:
         if learner.interrupted and learner.loop.batch:  # stopped mid-epoch by a signal: resume from here
@@ -50,17 +49,18 @@ class Checkpoint(Callback):
         targets = []  # the state is serialized once for best.pt and last.pt alike
         value = monitored(learner.logs, self.monitor)
         is_best = value is not None and improved(value, self.best, self.mode)
+        summary = json.dumps(_summary(learner.logs), indent=1).encode()
         if is_best:
             self.best = value
             targets.append(self.folder / "best.pt")
         if learner.loop.epoch % self.save_every == 0 or learner.loop.epoch >= learner.epochs or learner.should_stop:
             targets.append(self.folder / "last.pt")
-        if targets:
-            learner.save(*targets)
-        if value is not None:  # after the checkpoints, which refuse a non-finite state
-            atomic_write_text(self.exp_dir / "metrics_val_last.json", json.dumps(_summary(learner.logs), indent=1))
+        if targets:  # written in the background, in this order (see engine/files.py)
+            learner.save(*targets, background=True)  # refuses a non-finite state
+        if value is not None:  # after the checkpoints
+            learner.files.submit(self.exp_dir / "metrics_val_last.json", summary)
         if is_best:  # after best.pt, so these metrics never describe a checkpoint not yet written
-            atomic_write_text(self.exp_dir / "metrics_val_best.json", json.dumps(_summary(learner.logs), indent=1))
+            learner.files.submit(self.exp_dir / "metrics_val_best.json", summary)
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best}

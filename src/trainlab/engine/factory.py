@@ -27,6 +27,7 @@ from .optim import build_optimizer, build_schedule
 from .reporting import HistoryWriter, LossWatch, PlotHistory, Progress, TensorBoard
 from .schedule import GradClip, LRSchedule
 from .task import ClassificationTask
+from .threads import configure_threads
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,7 @@ def learner_from_config(cfg: Config, exp_dir: Path | None = None, *, callbacks: 
     anything trains (monitored metric names included, by the callbacks' ``on_setup``).
     """
     t = cfg.train
-    if t.num_threads:
-        torch.set_num_threads(t.num_threads)
+    threads = configure_threads(t.num_threads, adaptive=t.adaptive_threads)  # before any tensor work
     device = resolve_device(t.device)
     if t.precision == "16" and device.type != "cuda":
         raise ConfigError("train.precision 16 (float16) needs a CUDA device; use bf16 on CPU.")
@@ -116,6 +116,8 @@ def learner_from_config(cfg: Config, exp_dir: Path | None = None, *, callbacks: 
     cbs = default_callbacks(cfg, files_dir, scheduler, interval) if default_callbacks_on else []
     if not dist.is_main:
         cbs = [cb for cb in cbs if not isinstance(cb, Progress)]
+    if threads is not None:
+        cbs.append(threads)
     return Learner(model, data, optimizer=optimizer, task=make_task(model), callbacks=[*cbs, *callbacks],
                    device=device, precision=t.precision, accumulate=t.accumulate, eval_every=t.eval_every,
                    channels_last=cfg.model.channels_last, skip_nonfinite=t.skip_nonfinite,

@@ -28,8 +28,10 @@ from ..data import BatchLoader, DataBundle
 from ..errors import CheckpointError, TrainingError
 from ..files import one_line_detail
 from .callback import Callback, CallbackList
-from .checkpoint import checkpoint_config, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import (checkpoint_config, load_checkpoint, rng_state, save_checkpoint, serialize_checkpoint,
+                         set_rng_state)
 from .distributed import broadcast_buffers
+from .files import FileQueue
 from .history import History
 from .loop_state import LoopState
 from .metrics import empty_compute
@@ -97,6 +99,7 @@ class Learner:
         self._pending = False  # gradients accumulated and not stepped yet
         self._resumed_metrics: dict[str, Tensor] | None = None  # train metrics of a half-done epoch
         self._first_bad = torch.full((), -1, dtype=torch.long, device=self.device)  # first non-finite step
+        self.files = FileQueue()  # checkpoints and epoch files, written in order off the training thread
         self.callbacks = CallbackList(list(callbacks))
         self.callbacks("on_setup", self)
 
@@ -119,8 +122,13 @@ class Learner:
                 self._end_epoch()
         except BaseException as error:
             self.callbacks("on_exception", self, error)
+            try:  # the files of the epochs that went well reach the disk; the first error is the one raised
+                self.files.flush()
+            except Exception as write_error:
+                log.error("while stopping on %s, a file could not be written: %s", type(error).__name__, write_error)
             raise
         self.callbacks("on_fit_end", self)
+        self.files.flush()  # fit returns once every file it queued is on disk
         return self
 
     def _train_epoch(self) -> None:
@@ -460,13 +468,22 @@ class Learner:
     def _metric_state(self) -> dict[str, Tensor]:
         return {name: getattr(self.train_metrics, name).detach().clone() for name in self.train_metrics._defaults}
 
-    def save(self, path: Path, *more: Path) -> None:
+    def save(self, path: Path, *more: Path, background: bool = False) -> None:
         """Write the full training state to ``path`` (and the same bytes to each of ``more``), atomically.
 
         Never from a state that went bad: a NaN/inf loss so far or NaN/inf weights raise
         :class:`TrainingError` and the previous files stay (one host sync per save, none per step).
+        ``background=True`` serializes the state now and leaves the writing to :attr:`files` (in order with
+        the other files queued there; ``fit`` flushes them before it returns). Otherwise the files are on
+        disk when ``save`` returns.
         """
         self.check_finite(weights=True)
+        if background:
+            data = serialize_checkpoint(self.state_dict())
+            for target in (path, *more):
+                self.files.submit(target, data)
+            return
+        self.files.flush()  # anything queued earlier must not land after (and over) this state
         save_checkpoint(self.state_dict(), path, *more)
 
     def load(self, path: Path, *, weights_only: bool = False) -> Learner:

@@ -8,7 +8,6 @@ import warnings
 from pathlib import Path
 
 from .callback import Callback
-from .checkpoint import atomic_write_text
 from .checkpointing import Checkpoint
 
 log = logging.getLogger("trainlab")
@@ -74,7 +73,8 @@ class Progress(Callback):
 
 
 class HistoryWriter(Callback):
-    """history.json and history.csv in the experiment folder, rewritten atomically each epoch."""
+    """history.json and history.csv in the experiment folder, rewritten atomically each epoch (in the
+    background, after the epoch's checkpoint: see engine/files.py)."""
 
     run_after = (Checkpoint,)  # the files never describe an epoch whose checkpoint is not written yet
 
@@ -82,8 +82,8 @@ class HistoryWriter(Callback):
         self.exp_dir = Path(exp_dir)
 
     def on_epoch_recorded(self, learner) -> None:
-        atomic_write_text(self.exp_dir / "history.json", learner.history.to_json())
-        atomic_write_text(self.exp_dir / "history.csv", learner.history.to_csv())
+        learner.files.submit(self.exp_dir / "history.json", learner.history.to_json().encode())
+        learner.files.submit(self.exp_dir / "history.csv", learner.history.to_csv().encode())
 
 
 class PlotHistory(Callback):

@@ -2,14 +2,17 @@
 folder per trial, trained by N worker processes, resumable after a crash or a kill.
 
 How trials are neither lost nor run twice:
-- a worker takes a trial only under ``.claim.lock`` and only while the study holds fewer trials than the
-  search asks for (trials superseded by a retry do not count), so N workers never overshoot;
+- a worker takes a trial only under :func:`study_lock` (``.claim.lock``; a lock in PostgreSQL for a search
+  spread over machines) and only while the study holds fewer trials than the search asks for (trials
+  superseded by a retry do not count), so N workers never overshoot;
 - the grid sampler maps trial number i to grid point i with the same seed in every worker, so
   concurrent workers never draw the same point;
 - when a search starts, trials left RUNNING by a killed search (or FAILed by a signal) are marked
   failed-interrupted and re-queued with the same values and folder, so their child resumes from its
   ``last.pt``; finished trials (complete, pruned, failed with an error) are never run again
-  (``retry_failed=True`` re-queues the failed ones).
+  (``retry_failed=True`` re-queues the failed ones);
+- with a database shared by several searches, a trial is abandoned when the process that claimed it is
+  gone (on this machine) or its heartbeat stopped (elsewhere); any search re-queues it when it next claims.
 
 Example:
     >>> summary = run_search(Path("experiments/digits-search"), workers=2)  # doctest: +SKIP
@@ -31,8 +34,10 @@ from typing import Any
 from ..config import (Config, apply_overrides, config_to_dict, diff_configs, find_params_file, is_legacy,
                       parse_config, read_params, translate_legacy)
 from ..errors import ConfigError
+from ..threads import WORKERS_ENV, environment, openmp_defaults
 from .space import SearchSpace
-from .storage import StorageSpec, choose_storage, claim_lock, is_stale, search_lock, share_lock, worker_lock
+from .storage import (StorageSpec, choose_storage, is_stale, search_lock, share_lock, study_lock, this_process,
+                      worker_lock)
 from .trial import SearchContext, TrialResult, run_trial
 
 log = logging.getLogger("trainlab")
@@ -190,17 +195,31 @@ def recover(study, *, remote: bool, retry_failed: bool = False) -> list[int]:
     return [t.number for t in again]
 
 
-def claim(study, quota: int, distributions: dict[str, Any]):
-    """The next trial to run (a re-queued one first), or None when the study holds ``quota`` trials.
-    Call under :func:`claim_lock`."""
+def has_room(study, quota: int) -> bool:
+    """Whether a trial is waiting to be run (re-queued) or the study holds fewer than ``quota`` trials
+    (trials superseded by a retry do not count)."""
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
     superseded = set(study.user_attrs.get("superseded", []))
     waiting = any(t.state == TrialState.WAITING for t in trials)
-    if not waiting and sum(t.number not in superseded for t in trials) >= quota:
+    return waiting or sum(t.number not in superseded for t in trials) < quota
+
+
+def claim(study, quota: int, distributions: dict[str, Any], *, remote: bool = False):
+    """The next trial to run (a re-queued one first), or None when the study holds ``quota`` trials.
+    Call under :func:`study_lock`.
+
+    With remote storage, trials whose worker died (here or, by its heartbeat, on another machine) are
+    re-queued first, so the searches still running finish them; the trial claimed records its ``owner``.
+    """
+    if remote:
+        recover(study, remote=True)
+    if not has_room(study, quota):
         return None
-    return study.ask(fixed_distributions=distributions)
+    trial = study.ask(fixed_distributions=distributions)
+    trial.set_user_attr("owner", this_process())
+    return trial
 
 
 @dataclass(frozen=True)
@@ -210,7 +229,6 @@ class WorkerArgs:
     spec: StorageSpec
     study_name: str
     seed: int
-    threads: int | None
     test: bool
     coordinator_pid: int
 
@@ -218,14 +236,12 @@ class WorkerArgs:
 def work(args: WorkerArgs, plan: SearchPlan | None = None, storage=None) -> list[TrialResult]:
     """A worker: claim and run trials until none is left (or the coordinator is gone)."""
     import optuna
-    import torch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     plan = plan or plan_search(Path(args.parent), list(args.overrides))
     s = plan.search
-    if args.threads and plan.cfg.train.num_threads is None:
-        torch.set_num_threads(args.threads)
-    study = optuna.load_study(study_name=args.study_name, storage=storage or args.spec.open(),
+    store = storage or args.spec.open()
+    study = optuna.load_study(study_name=args.study_name, storage=store,
                               sampler=make_sampler(s.sampler, plan.space, args.seed),
                               pruner=make_pruner(s.pruner, plan.cfg.train.epochs))
     ctx = SearchContext(plan.parent, plan.base, plan.space, s.sampler, s.metric, s.direction,
@@ -233,8 +249,8 @@ def work(args: WorkerArgs, plan: SearchPlan | None = None, storage=None) -> list
     distributions = plan.space.distributions()
     results = []
     while args.coordinator_pid in (os.getpid(), os.getppid()):  # an orphaned worker takes no new trial
-        with claim_lock(plan.parent):
-            trial = claim(study, plan.quota, distributions)
+        with study_lock(args.spec, store, plan.parent, args.study_name):
+            trial = claim(study, plan.quota, distributions, remote=args.spec.remote)
         if trial is None:
             break
         results.append(run_trial(study, trial, ctx))
@@ -247,13 +263,14 @@ def _worker_process(args: WorkerArgs, index: int) -> None:
     logging.basicConfig(format=f"[worker {index}] %(message)s", level=logging.WARNING, force=True)
     logging.getLogger("trainlab").setLevel(logging.INFO)
     warnings.simplefilter("ignore", UserWarning)  # the coordinator already showed the params' warnings
-    lock = worker_lock(Path(args.parent))
+    lock = None if args.spec.remote else worker_lock(Path(args.parent))  # remote: other searches may join
     try:
         work(args)
     except KeyboardInterrupt:
         raise SystemExit(130) from None
     finally:
-        lock.close()
+        if lock is not None:
+            lock.close()
 
 
 def _run_workers(args: list[WorkerArgs]) -> int:
@@ -261,8 +278,10 @@ def _run_workers(args: list[WorkerArgs]) -> int:
     ctx = multiprocessing.get_context("spawn")  # fork would copy torch's threads and locks
     procs = [ctx.Process(target=_worker_process, args=(a, i + 1), name=f"trainlab-search-{i + 1}")
              for i, a in enumerate(args)]
-    for p in procs:
-        p.start()
+    # each worker's trainings start from its share of the cores; OpenMP threads that wait sleep (docs/threads.md)
+    with environment({WORKERS_ENV: str(len(procs)), **openmp_defaults()}):
+        for p in procs:
+            p.start()
 
     def forward(signum, frame):
         for p in procs:
@@ -319,34 +338,41 @@ def run_search(parent: Path, *, workers: int = 1, storage: str | None = None, st
     plan = plan_search(parent, overrides)
     spec = choose_storage(plan.parent, workers, storage)
     name = study_name or (plan.parent.resolve().name if spec.remote else "search")
-    lock = search_lock(plan.parent)
+    lock = None if spec.remote else search_lock(plan.parent)  # with a database, searches on other machines join
     try:
         store = spec.open()
         study = open_study(plan, spec, name, store)
-        recover(study, remote=spec.remote, retry_failed=retry_failed)
-        share_lock(lock)
+        with study_lock(spec, store, plan.parent, name):
+            recover(study, remote=spec.remote, retry_failed=retry_failed)
+            room = has_room(study, plan.quota)
+        if lock is not None:
+            share_lock(lock)
         log.info("search %s: %s sampler, %d trials, %s, %d worker(s), study in %s", plan.parent, plan.search.sampler,
                  plan.quota, plan.search.metric, workers, spec.describe())
         seed, n_before = plan.cfg.train.seed, len(study.get_trials(deepcopy=False))
-        threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None
         args = [WorkerArgs(str(plan.parent), tuple(overrides), spec, name,
                            # random/TPE: distinct streams per worker and per resumption; grid: one shared order
                            seed if plan.search.sampler == "grid" else seed + 1000 * i + 7919 * n_before,
-                           threads, test, os.getpid()) for i in range(workers)]
+                           test, os.getpid()) for i in range(workers)]
         before = {t["number"] for t in study_trials(study) if t["state"] not in ("waiting", "running")}
-        if workers == 1:
+        if not room:
+            log.info("no trial left to run")
+        elif workers == 1:
             work(args[0], plan, store)
         else:
             failed = _run_workers(args)
             if failed:
                 log.warning("%d worker process(es) exited with an error; see the lines above", failed)
     finally:
-        lock.close()
+        if lock is not None:
+            lock.close()
     trials = study_trials(study)
     ran = sum(1 for t in trials if t["number"] not in before and t["state"] not in ("waiting", "running"))
     outputs = []
     if any((plan.parent / (t["folder"] or "")).joinpath("history.json").is_file() for t in trials):
-        synthesize(plan.parent)
+        # searches sharing this folder write the table one after another: the last one saw every finished trial
+        with study_lock(spec, store, plan.parent, name):
+            synthesize(plan.parent)
         outputs = [plan.parent / "results.md", plan.parent / "results.csv"]
         if plot:
             outputs += plot_folder(plan.parent, metric=plan.search.metric, direction=plan.search.direction)
