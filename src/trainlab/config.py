@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .errors import ConfigError, echo, listing, one_line
 from .files import read_text
-from .params_text import MAX_DEPTH, MAX_PARAMS_BYTES, MAX_VALUES, check_plain, parse_yaml, short_key, syntax_message
+from .params_text import MAX_DEPTH, MAX_PARAMS_BYTES, check_plain, parse_yaml, short_key, syntax_message
 from .registry import close_matches, load_features
 
 PARAMS_FILES = ("params.json", "params.yaml", "params.yml")

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import ModelError, echo, listing
+from ..errors import ModelError, echo
 from ..files import load_torch_file
 from .heads import head_name, matches
 
