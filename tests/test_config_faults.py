@@ -13,8 +13,9 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from trainlab.config import MAX_VALUES, Config, config_model, config_to_dict, load_config, parse_config, read_params
+from trainlab.config import Config, config_model, config_to_dict, load_config, parse_config, read_params
 from trainlab.errors import MAX_LINE, ConfigError, TrainlabError
+from trainlab.params_text import MAX_VALUES
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # legacy params translated, etc.
 REPO = Path(__file__).resolve().parents[1]

@@ -15,11 +15,11 @@ def test_files_are_written_in_order_and_a_failure_stops_the_later_ones(tmp_path,
     real = files_module.atomic_write_bytes
     written = []
 
-    def write(path, data):
+    def write(path, data, hint=""):
         if path.name == "bad":
             raise OSError("disk full")
         written.append(path.name)
-        real(path, data)
+        real(path, data, hint=hint)
 
     monkeypatch.setattr(files_module, "atomic_write_bytes", write)
     queue = FileQueue(max_pending=2)

@@ -20,6 +20,9 @@ from ..errors import CheckpointError, echo
 from ..files import load_torch_file, writing
 
 
+CHECKPOINT_HINT = "Free some space (or make the folder writable), then continue with trainlab train EXP --resume."
+
+
 def atomic_write_bytes(path: Path, data: bytes, *, hint: str = "") -> None:
     """Write ``data`` to ``path`` atomically; an ``OSError`` (read-only, disk full, a file where the folder
     should be) raises :class:`StorageError`, which says whether the previous ``path`` is intact (it always is)
@@ -59,8 +62,7 @@ def save_checkpoint(state: dict[str, Any], path: Path, *more: Path) -> None:
     """Serialize ``state`` once with torch.save and write it atomically to ``path`` and each of ``more``."""
     data = serialize_checkpoint(state)
     for target in (path, *more):
-        atomic_write_bytes(target, data, hint="Free some space (or make the folder writable), then "
-                           "continue with trainlab train EXP --resume.")
+        atomic_write_bytes(target, data, hint=CHECKPOINT_HINT)
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

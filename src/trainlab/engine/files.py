@@ -43,17 +43,18 @@ class FileQueue:
     """
 
     def __init__(self, max_pending: int = 8) -> None:
-        self._jobs: queue.Queue[tuple[Path, bytes] | None] = queue.Queue(maxsize=max_pending)
+        self._jobs: queue.Queue[tuple[Path, bytes, str] | None] = queue.Queue(maxsize=max_pending)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
-    def submit(self, path: Path, data: bytes) -> None:
-        """Queue ``data`` to be written to ``path`` (atomically, after everything queued before)."""
+    def submit(self, path: Path, data: bytes, *, hint: str = "") -> None:
+        """Queue ``data`` to be written to ``path`` (atomically, after everything queued before); ``hint`` ends
+        the error a failed write raises."""
         self._raise()
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="trainlab-files", daemon=True)
             self._thread.start()
-        self._jobs.put((Path(path), data))
+        self._jobs.put((Path(path), data, hint))
 
     def flush(self) -> None:
         """Wait until every queued file is written and the thread has ended; raise the first write error."""
@@ -72,6 +73,7 @@ class FileQueue:
         while (job := self._jobs.get()) is not None:
             try:
                 if self._error is None:  # after a failure, later files (which describe later state) are dropped
-                    atomic_write_bytes(*job)
+                    path, data, hint = job
+                    atomic_write_bytes(path, data, hint=hint)
             except BaseException as e:  # handed to the training thread by the next submit or flush
                 self._error = e

@@ -28,8 +28,8 @@ from ..data import BatchLoader, DataBundle
 from ..errors import CheckpointError, TrainingError
 from ..files import one_line_detail
 from .callback import Callback, CallbackList
-from .checkpoint import (checkpoint_config, load_checkpoint, rng_state, save_checkpoint, serialize_checkpoint,
-                         set_rng_state)
+from .checkpoint import (CHECKPOINT_HINT, checkpoint_config, load_checkpoint, rng_state, save_checkpoint,
+                         serialize_checkpoint, set_rng_state)
 from .distributed import broadcast_buffers
 from .files import FileQueue
 from .history import History
@@ -481,7 +481,7 @@ class Learner:
         if background:
             data = serialize_checkpoint(self.state_dict())
             for target in (path, *more):
-                self.files.submit(target, data)
+                self.files.submit(target, data, hint=CHECKPOINT_HINT)
             return
         self.files.flush()  # anything queued earlier must not land after (and over) this state
         save_checkpoint(self.state_dict(), path, *more)
