@@ -2,6 +2,7 @@
 import json
 import re
 
+import torch
 
 from trainlab.cli import main
 from trainlab.config import load_config
@@ -49,6 +50,21 @@ def test_morph_list_and_deepen(tmp_path, capsys):
     assert "max |Δ output|" in capsys.readouterr().out
     code = main(["morph", str(exp), "--widen", "1.5", "--where", "nonexistent", "--out", str(tmp_path / "x")])
     assert code == 2 and "nonexistent" in capsys.readouterr().err
+
+
+def test_morph_deepen_kernel_size_is_recorded_and_reapplied(tmp_path, capsys):
+    from trainlab.runs import model_for_folder
+
+    exp = write_exp(tmp_path / "small", PARAMS)
+    assert main(["train", str(exp), "--set", "train.epochs=1"]) == 0
+    out = tmp_path / "deep1"
+    assert main(["morph", str(exp), "--deepen", "block2", "--kernel-size", "1", "--out", str(out)]) == 0
+    params = json.loads((out / "params.json").read_text())
+    assert params["model"]["morph"][0]["kernel_size"] == 1
+    _, _, model = model_for_folder(out)  # rebuilt from the params: the step is applied again
+    new = [m for name, m in model.named_modules() if name.startswith("block2.3.") and isinstance(m, torch.nn.Conv2d)]
+    assert new and all(m.kernel_size == (1, 1) for m in new)
+    assert main(["morph", str(exp), "--deepen", "block2", "--kernel-size", "2", "--out", str(tmp_path / "x")]) == 2
 
 
 def test_flops_cli(tmp_path, capsys):

@@ -26,6 +26,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
     m.add_argument("--method", default="r2r", choices=["r2r", "net2net", "netmorph", "random"])
     m.add_argument("--init", default="match_std", help="match_std | he | a std multiplier")
     m.add_argument("--noise", type=float, default=0.0)
+    m.add_argument("--kernel-size", type=int, default=3, help="--deepen: kernel of the new convolutions (odd; 1 is "
+                                                             "cheap where channels are many)")
     m.add_argument("--lr-rule", default="param_ratio", choices=["param_ratio", "keep"],
                    help="param_ratio: lr × old/new parameter count (the R2R authors' rule)")
     m.add_argument("--checkpoint", default="best", help="best | last | PATH")
@@ -49,7 +51,8 @@ def morph_cmd(args: argparse.Namespace) -> int:
         if any((args.out / n).exists() for n in ("params.json", "params.yaml")):
             raise ConfigError(f"{args.out} already holds a params file; choose a new --out folder.")
         if args.deepen:
-            fields = dict(op="deepen", where=args.deepen, method=args.method, init=_init_value(args.init))
+            fields = dict(op="deepen", where=args.deepen, method=args.method, init=_init_value(args.init),
+                          kernel_size=args.kernel_size)
         else:
             fields = dict(op="widen", factor=args.widen, extra=args.widen_extra, where=args.where,
                           method=args.method, init=_init_value(args.init), noise=args.noise)

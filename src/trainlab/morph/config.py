@@ -20,3 +20,5 @@ class MorphStep(Section):
                                                                     "padding that does not preserve the function")
     init: Literal["match_std", "he"] | float = Field("match_std", description="scale of the new weights")
     noise: float = Field(0.0, ge=0, description="widen: noise added to break the symmetry of copied units")
+    kernel_size: int = Field(3, ge=1, description="deepen: kernel of the convolutions trainlab builds (odd; 1 is "
+                                                  "cheap where channels are many)")

@@ -27,5 +27,5 @@ def apply_morph_steps(model: nn.Module, steps: list[MorphStep], input_shape: tup
             model = widen(model, example, factor=step.factor, extra=step.extra, where=step.where,
                           noise=step.noise, **common)
         else:
-            model = deepen(model, example, where=step.where or [], **common)
+            model = deepen(model, example, where=step.where or [], kernel_size=step.kernel_size, **common)
     return model
