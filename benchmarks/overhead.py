@@ -18,8 +18,8 @@ epochs, validation or files; this isolates the per-step cost from the fixed per-
 With ``--profile`` it runs the Learner alone under cProfile and splits its per-epoch time (validation,
 metrics, checkpoint serialization, atomic writes and their fsyncs, history files).
 
-Every loop runs with the OpenMP setting ``trainlab train`` uses (``OMP_WAIT_POLICY=PASSIVE`` unless the
-environment says otherwise, set here before torch is imported): on a machine where anything else runs,
+Every loop runs with the same OpenMP settings, those of the environment (libgomp's defaults unless
+``OMP_WAIT_POLICY`` and the like are set): run it alone, since on a machine where anything else runs,
 spinning OpenMP threads make every loop several times slower and the ratios meaningless (docs/threads.md).
 
     python benchmarks/overhead.py [--repeats 5] [--steps 60] [--epochs 2] [--threads 2] [--step-only | --diagnostics] [--profile]
@@ -35,14 +35,12 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads libgomp, as the trainlab CLI does
+import torch
+import torch.nn.functional as F
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from trainlab.data import DataBundle  # noqa: E402
-from trainlab.engine import Checkpoint, HistoryWriter, Learner, Progress, TensorBoard  # noqa: E402
-from trainlab.models import build_model  # noqa: E402
+from trainlab.data import DataBundle
+from trainlab.engine import Checkpoint, HistoryWriter, Learner, Progress, TensorBoard
+from trainlab.models import build_model
 
 
 class FixedBatches:
@@ -122,7 +120,9 @@ PROFILE_PARTS = {  # (file name, function) -> label; cumulative seconds per epoc
     ("learner.py", "evaluate"): "validation pass + its metrics",
     ("learner.py", "_end_epoch"): "end of epoch: callbacks (all of the below)",
     ("checkpointing.py", "on_epoch_recorded"): "  Checkpoint: best.pt/last.pt + metrics json",
-    ("checkpoint.py", "save_checkpoint"): "    state_dict + torch.save + atomic writes",
+    ("learner.py", "save"): "    Learner.save: finite check, state_dict, serialization",
+    ("learner.py", "check_finite"): "      of which the finite check of loss and weights",
+    ("checkpoint.py", "serialize_checkpoint"): "      of which torch.save into memory",
     ("reporting.py", "on_epoch_recorded"): "  HistoryWriter + Progress (history.json/csv, log line)",
     ("checkpoint.py", "atomic_write_bytes"): "atomic writes on the training thread (all files)",
     ("~", "<built-in method posix.fsync>"): "  of which fsync",
@@ -250,7 +250,7 @@ def main() -> None:
     base = statistics.median(times["hand loop"])
     what = f"{steps} train steps only" if args.step_only else f"{steps} steps + {args.epochs} validations"
     print(f"cnn_small(width={args.width}), batch {args.batch_size}, {what}, {args.threads} threads "
-          f"(OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}), median of {args.repeats} interleaved runs "
+          f"(OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}), median of {args.repeats} interleaved runs "
           f"(torch {torch.__version__})")
     for name, ts in times.items():
         if not ts:

@@ -1,21 +1,12 @@
 import os
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from trainlab import threads
-from trainlab.threads import (CpuMeter, ThreadPolicy, choose_threads, environment, job_processes, openmp_defaults,
+from trainlab.threads import (CpuMeter, ThreadPolicy, choose_threads, environment, job_processes,
                               thread_cap, usable_cores)
-
-SRC = str(Path(threads.__file__).parent.parent)
-
-
-def test_openmp_defaults_never_override_the_user():
-    assert openmp_defaults({}) == {"OMP_WAIT_POLICY": "PASSIVE"}
-    assert openmp_defaults({"OMP_WAIT_POLICY": "active"}) == {}
 
 
 def test_environment_sets_then_restores(monkeypatch):
@@ -101,33 +92,17 @@ def test_policy_waits_for_a_long_enough_interval():
     assert ThreadPolicy(cap=2, usable=2, meter=meter).update(min_interval=0.25) is None and meter.values == [3.0]
 
 
-def _omp_env_of_cli(env_extra: dict) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "GOMP_"))}
-    env.update(PYTHONPATH=SRC, OMP_DISPLAY_ENV="TRUE", **env_extra)
-    out = subprocess.run([sys.executable, "-m", "trainlab", "models"], env=env, capture_output=True, text=True,
-                         timeout=120)
-    assert out.returncode == 0, out.stderr
-    return next(line.split("=")[1].strip() for line in out.stderr.splitlines() if "OMP_WAIT_POLICY" in line)
-
-
-def test_the_cli_makes_openmp_threads_sleep_unless_told_otherwise():
-    # libgomp prints the settings it read when torch loaded it: the CLI set them before that
-    assert _omp_env_of_cli({}) == "'PASSIVE'"
-    assert _omp_env_of_cli({"OMP_WAIT_POLICY": "ACTIVE"}) == "'ACTIVE'"
-
-
-def test_nproc_ranks_start_from_their_share_of_the_cores_and_sleeping_waits(monkeypatch):
+def test_nproc_ranks_start_from_their_share_of_the_cores(monkeypatch):
     import argparse
 
     from trainlab.commands import train as train_command
 
     seen = {}
     monkeypatch.setattr(train_command.subprocess, "call", lambda cmd, env: seen.update(cmd=cmd, env=env) or 0)
-    for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY"):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert train_command.launch_torchrun(argparse.Namespace(nproc=2), ["train", "exp", "--nproc", "2"]) == 0
     assert seen["env"]["OMP_NUM_THREADS"] == str(max(1, usable_cores() // 2))
-    assert seen["env"]["OMP_WAIT_POLICY"] == "PASSIVE" and "--nproc" not in seen["cmd"]
+    assert "--nproc" not in seen["cmd"]
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's choice stands
     train_command.launch_torchrun(argparse.Namespace(nproc=2), ["train", "exp", "--nproc=2"])
     assert seen["env"]["OMP_NUM_THREADS"] == "3"

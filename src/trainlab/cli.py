@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import warnings
 
 from .errors import TrainlabError
-from .threads import openmp_defaults
 
 VERB_MODULES = ("train", "info", "data", "migrate", "morph", "experiments", "evolve", "viz", "inspect")  # trainlab/commands/<name>.py, each with register()
 
@@ -38,8 +36,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if "torch" not in sys.modules:  # libgomp reads these once, when torch is imported (docs/threads.md)
-        os.environ.update(openmp_defaults())
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     logging.basicConfig(format="%(message)s", stream=sys.stderr)

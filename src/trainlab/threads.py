@@ -3,17 +3,17 @@
 PyTorch's CPU kernels run on an OpenMP pool (libgomp in the Linux wheels). A libgomp thread that waits
 for work spins (300,000 iterations by default) before it sleeps, and a pool sized to every core assumes
 nothing else runs. Two such trainings on 2 cores spend their time spinning against each other's
-descheduled threads. So trainlab
+descheduled threads. So trainlab sizes the pool to the cores that are free:
 
-1. sets ``OMP_WAIT_POLICY=PASSIVE`` (waiting threads sleep) in the environment of the processes it starts
-   (:func:`openmp_defaults`; the CLI applies them before torch is imported, since libgomp reads them once,
-   when torch is imported), unless the user set them;
-2. starts with the cores this process may use (CPU affinity, a cgroup quota) divided among the processes
+1. it starts with the cores this process may use (CPU affinity, a cgroup quota) divided among the processes
    of its job on this machine (:func:`job_processes`: search and evolve workers, DDP ranks), at most
    ``train.num_threads`` or ``OMP_NUM_THREADS``;
-3. while training, measures how many cores other processes keep busy (:class:`CpuMeter`, from
+2. while training, it measures how many cores other processes keep busy (:class:`CpuMeter`, from
    ``/proc/stat`` minus its own CPU time; niced processes do not count, they yield) and lowers or raises
    its pool to the cores left (:class:`ThreadPolicy`).
+
+A pool that never waits for a descheduled thread can keep libgomp's spinning, which is faster alone
+(sleeping waits, ``OMP_WAIT_POLICY=PASSIVE``, made a quiet epoch 35-40% slower on the example).
 
 See docs/threads.md for the measurements behind these choices.
 
@@ -32,23 +32,9 @@ import os
 import time
 from collections.abc import Iterator, MutableMapping
 
-OPENMP_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE"}
 WORKERS_ENV = "TRAINLAB_WORKERS"  # set by trainlab for processes it starts side by side (search, evolve)
 SLACK = 0.2  # cores of background noise ignored when counting what others use
 CHECK_EVERY_S = 1.0
-
-
-def openmp_defaults(environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
-    """The OpenMP settings trainlab wants in a process's environment, minus those the user already set.
-
-    Example:
-        >>> openmp_defaults({})
-        {'OMP_WAIT_POLICY': 'PASSIVE'}
-        >>> openmp_defaults({"OMP_WAIT_POLICY": "ACTIVE"})
-        {}
-    """
-    environ = os.environ if environ is None else environ
-    return {k: v for k, v in OPENMP_DEFAULTS.items() if k not in environ}
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..config import load_config
 from ..errors import ConfigError
-from ..threads import openmp_defaults, usable_cores
+from ..threads import usable_cores
 from .common import add_set, format_metrics
 
 
@@ -54,8 +54,8 @@ def launch_torchrun(args: argparse.Namespace, argv: list[str]) -> int:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
            "-m", "trainlab", *rest]
     # each rank starts from its share of the cores (torchrun would set OMP_NUM_THREADS=1 where it is unset)
-    env = {**os.environ, **openmp_defaults(),
-           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(max(1, usable_cores() // args.nproc)))}
+    threads = os.environ.get("OMP_NUM_THREADS", str(max(1, usable_cores() // args.nproc)))
+    env = {**os.environ, "OMP_NUM_THREADS": threads}
     return subprocess.call(cmd, env=env)
 
 

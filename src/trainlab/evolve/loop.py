@@ -30,7 +30,7 @@ from ..engine.checkpoint import load_checkpoint
 from ..engine.factory import resolve_device
 from ..models import model_from_config
 from ..errors import ConfigError
-from ..threads import WORKERS_ENV, environment, openmp_defaults
+from ..threads import WORKERS_ENV, environment
 from ..runs import run_experiment
 from ..morph.experiment import write_transformed_experiment
 from .mutation import Mutation, sample_mutation
@@ -221,7 +221,7 @@ def _train_round(parent: Path, pop: Population, steps: int, workers: int) -> Non
             pop.save(parent)
         return
     # each member's training starts from its worker's share of the cores (docs/threads.md)
-    with environment({WORKERS_ENV: str(workers), **openmp_defaults()}), \
+    with environment({WORKERS_ENV: str(workers)}), \
             ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(train_member, str(parent / m.dir), steps): m for m in todo}
         for fut in as_completed(futures):

@@ -34,7 +34,7 @@ from typing import Any
 from ..config import (Config, apply_overrides, config_to_dict, diff_configs, find_params_file, is_legacy,
                       parse_config, read_params, translate_legacy)
 from ..errors import ConfigError
-from ..threads import WORKERS_ENV, environment, openmp_defaults
+from ..threads import WORKERS_ENV, environment
 from .space import SearchSpace
 from .storage import (StorageSpec, choose_storage, is_stale, search_lock, share_lock, study_lock, this_process,
                       worker_lock)
@@ -279,7 +279,7 @@ def _run_workers(args: list[WorkerArgs]) -> int:
     procs = [ctx.Process(target=_worker_process, args=(a, i + 1), name=f"trainlab-search-{i + 1}")
              for i, a in enumerate(args)]
     # each worker's trainings start from its share of the cores; OpenMP threads that wait sleep (docs/threads.md)
-    with environment({WORKERS_ENV: str(len(procs)), **openmp_defaults()}):
+    with environment({WORKERS_ENV: str(len(procs))}):
         for p in procs:
             p.start()
 
