@@ -77,6 +77,7 @@ def test_the_untouched_checkpoint_resumes_and_evaluates(saved):
     (lambda s: s["optimizer"]["state"][0].update(exp_avg=torch.zeros(2)), "optimizer state 'exp_avg' of parameter 0"),
     (lambda s: s["callbacks"]["LRSchedule"].update(total_steps="x"), "total_steps is 'x'"),
     (lambda s: s["callbacks"]["EarlyStopping"].update(best="x"), "best is 'x'"),
+    (lambda s: s["callbacks"]["EarlyStopping"].pop("best"), "callback state this run cannot restore (KeyError"),
     (lambda s: s.update(format=7), "checkpoint format 7"),
     (lambda s: s.update(format=torch.zeros(3)), "checkpoint format tensor"),
     (lambda s: s.update(scaler=torch.zeros(3)), None),  # float32 runs ignore a scaler state

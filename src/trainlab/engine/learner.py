@@ -463,7 +463,11 @@ class Learner:
         if keep_settings and schedule is not None:
             callbacks.pop(schedule.key, None)
             schedule.restart_at(self.loop)
-        self.callbacks.load_state_dict(callbacks)
+        try:  # the structure was checked above; a callback may still miss an entry it needs
+            self.callbacks.load_state_dict(callbacks)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as e:
+            raise CheckpointError(f"{source} holds a callback state this run cannot restore ({type(e).__name__}: "
+                                  f"{one_line_detail(e)}); start over with --restart, or evaluate it.") from None
 
     def _metric_state(self) -> dict[str, Tensor]:
         return {name: getattr(self.train_metrics, name).detach().clone() for name in self.train_metrics._defaults}
