@@ -66,6 +66,19 @@ class DetectionMetrics(Metric):
         self.dets = torch.cat([self.dets, d])
         self.truth = torch.cat([self.truth, rows])
 
+    def _sync_dist(self, dist_sync_fn: Any = None, process_group: Any = None) -> None:
+        """Gather the states of every process: sums add up, the per-box rows are concatenated.
+
+        torchmetrics stacks gathered tensor states, which fails (or adds a dimension) when processes hold
+        different numbers of rows, so this metric gathers them itself (``gather_all_tensors`` pads and trims
+        tensors whose first dimension differs)."""
+        from torchmetrics.utilities.distributed import gather_all_tensors
+
+        group = process_group or self.process_group
+        for name in self._reductions:
+            parts = (dist_sync_fn or gather_all_tensors)(getattr(self, name), group=group)
+            setattr(self, name, torch.cat(parts) if name in ("seen", "dets", "truth") else torch.stack(parts).sum(0))
+
     def compute(self) -> dict:
         n = self.images.clamp_min(1).double()
         out: dict[str, Any] = {}
