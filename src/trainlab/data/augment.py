@@ -44,7 +44,25 @@ def random_erase(x: Tensor, gen: torch.Generator, p: float = 0.5, max_frac: floa
     return x.masked_fill(mask[:, None], 0)
 
 
-class BatchPipeline:
+class Normalizing:
+    """Base of the batch pipelines: per-channel ``mean``/``std`` (shaped (1, C, 1, 1), multiplied by ``scale``)
+    and :meth:`normalize`; ``augment`` is None or an object with ``describe()``."""
+
+    def __init__(self, mean: list[float], std: list[float], augment=None, scale: float = 1.0) -> None:
+        self.augment = augment
+        self.mean = torch.tensor(mean, dtype=torch.float32)[None, :, None, None] * scale
+        self.std = torch.tensor(std, dtype=torch.float32)[None, :, None, None] * scale
+
+    def describe(self) -> str:
+        return self.augment.describe() if self.augment else "none"
+
+    def normalize(self, x: Tensor) -> Tensor:
+        if self.mean.device != x.device:  # moved once, on the first batch on the device
+            self.mean, self.std = self.mean.to(x.device), self.std.to(x.device)
+        return (x - self.mean) / self.std
+
+
+class BatchPipeline(Normalizing):
     """uint8 (B, C, H, W) -> normalized float32, augmented when training.
 
     Presets: ``none``; ``light`` = random crop with padding H/8 (+ horizontal flip when the dataset allows
@@ -54,9 +72,8 @@ class BatchPipeline:
     def __init__(self, *, mean: list[float], std: list[float], augment: str = "none", flip: bool = True) -> None:
         if augment not in PRESETS:
             raise ValueError(f"augment {augment!r}; allowed: {PRESETS}")
-        self.augment, self.flip = augment, flip
-        self.mean = torch.tensor(mean, dtype=torch.float32)[None, :, None, None] * 255
-        self.std = torch.tensor(std, dtype=torch.float32)[None, :, None, None] * 255
+        super().__init__(mean, std, augment, scale=255)
+        self.flip = flip
 
     def describe(self) -> str:
         if self.augment == "none":
@@ -65,14 +82,12 @@ class BatchPipeline:
         return ", ".join(parts + (["random erasing p=0.5"] if self.augment == "standard" else []))
 
     def __call__(self, x: Tensor, gen: torch.Generator | None) -> Tensor:
-        if self.mean.device != x.device:
-            self.mean, self.std = self.mean.to(x.device), self.std.to(x.device)
         x = x.float()
         if gen is not None and self.augment != "none":
             x = random_crop(x, max(1, x.shape[-2] // 8), gen)
             if self.flip:
                 x = random_hflip(x, gen)
-        x = (x - self.mean) / self.std
+        x = self.normalize(x)
         if gen is not None and self.augment == "standard":
             x = random_erase(x, gen)
         return x

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ..data import BatchLoader, DataBundle
-from ..data.augment import channel_stats
+from ..data.augment import Normalizing, channel_stats
 from ..data.loaders import mix_seed
 from ..errors import DataError
 from .augment import BoxAugment
@@ -115,27 +115,20 @@ class DetectionTargets:
         return out
 
 
-class DetectionPipeline:
+class DetectionPipeline(Normalizing):
     """uint8 images (B, C, H, W) and their targets → float images, augmented with their boxes when training,
     normalized with mean/std (in [0, 1] units)."""
 
     def __init__(self, *, mean: list[float], std: list[float], augment: BoxAugment | None = None) -> None:
-        self.augment = augment
-        self.mean = torch.tensor(mean, dtype=torch.float32)[None, :, None, None]
-        self.std = torch.tensor(std, dtype=torch.float32)[None, :, None, None]
-
-    def describe(self) -> str:
-        return self.augment.describe() if self.augment else "none"
+        super().__init__(mean, std, augment)
 
     def __call__(self, x: Tensor, y: DetectionTargets, gen: torch.Generator | None
                  ) -> tuple[Tensor, DetectionTargets]:
-        if self.mean.device != x.device:
-            self.mean, self.std = self.mean.to(x.device), self.std.to(x.device)
         x = x.float() / 255
         if gen is not None and self.augment is not None:
             x, boxes, labels = self.augment(x, y.boxes, y.labels, gen)
             y = DetectionTargets(boxes, labels, y.index)
-        return (x - self.mean) / self.std, y
+        return self.normalize(x), y
 
 
 class DetectionLoader(BatchLoader):

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from ..data import BatchLoader, DataBundle
+from ..data.augment import Normalizing
 from ..data.loaders import mix_seed
 from ..errors import DataError
 from .alphabet import Alphabet
@@ -93,24 +94,17 @@ class LineTargets:
                            self.widths.to(device, non_blocking=True))
 
 
-class LinePipeline:
+class LinePipeline(Normalizing):
     """uint8 lines (B, C, H, W) → float, augmented when training, normalized with mean/std (in [0, 1] units)."""
 
     def __init__(self, *, mean: list[float], std: list[float], augment: LineAugment | None = None) -> None:
-        self.augment = augment
-        self.mean = torch.tensor(mean, dtype=torch.float32)[None, :, None, None]
-        self.std = torch.tensor(std, dtype=torch.float32)[None, :, None, None]
-
-    def describe(self) -> str:
-        return self.augment.describe() if self.augment else "none"
+        super().__init__(mean, std, augment)
 
     def __call__(self, x: Tensor, widths: Tensor, gen: torch.Generator | None) -> Tensor:
-        if self.mean.device != x.device:
-            self.mean, self.std = self.mean.to(x.device), self.std.to(x.device)
         x = x.float() / 255
         if gen is not None and self.augment is not None:
             x = self.augment(x, widths, gen)
-        return (x - self.mean) / self.std
+        return self.normalize(x)
 
 
 class LineLoader(BatchLoader):
