@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 
 from trainlab.config import load_config
-from trainlab.engine import Callback, Learner
+from trainlab.engine import Callback
+from trainlab.engine.factory import learner_from_config
 
 
 class TestEveryEpoch(Callback):
@@ -56,7 +57,7 @@ def main() -> None:
                                  "logging.progress=none", "train.count_flops=false"])
     tester = TestEveryEpoch()
     with tempfile.TemporaryDirectory() as tmp:
-        learner = Learner.from_config(cfg, Path(tmp), callbacks=[tester])
+        learner = learner_from_config(cfg, Path(tmp), callbacks=[tester])
         learner.fit(cfg.train.epochs)
     print(f"{args.exp.name}: {cfg.model.name} {cfg.model.args}, batch {cfg.data.batch_size}, "
           f"augment {cfg.data.augment}, precision {cfg.train.precision}, threads {torch.get_num_threads()}, "

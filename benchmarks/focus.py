@@ -34,9 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-
 from trainlab.config import parse_config
-from trainlab.engine import Learner
+from trainlab.engine.factory import learner_from_config
 from trainlab.stats import mcnemar_exact
 
 RECIPE: dict[str, Any] = {  # frozen: changing it would make earlier results incomparable
@@ -77,7 +76,7 @@ def run_one(name: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
         raw["focus"] = CONFIGS[name]
     cfg = parse_config(raw, source=f"benchmark {name}")
     start = time.perf_counter()
-    learner = Learner.from_config(cfg, None).fit(args.epochs)
+    learner = learner_from_config(cfg, None).fit(args.epochs)
     seconds = time.perf_counter() - start
     test = learner.data.test
     pred = learner.predict(test).argmax(1).cpu()

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from trainlab.config import parse_config
-from trainlab.engine import Learner
+from trainlab.engine.factory import learner_from_config
 from trainlab.ocr.digit_strings import DIGITS
 from trainlab.ocr.task import task_factory
 
@@ -59,7 +59,7 @@ def config(args: argparse.Namespace, model: str, text: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace, model: str, text: str) -> dict[str, Any]:
-    learner = Learner.from_config(parse_config(config(args, model, text)), None)
+    learner = learner_from_config(parse_config(config(args, model, text)), None)
     start, cpu = time.perf_counter(), time.process_time()
     learner.fit(args.epochs)
     train_s, train_cpu_s = time.perf_counter() - start, time.process_time() - cpu

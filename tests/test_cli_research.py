@@ -6,8 +6,8 @@ import torch
 
 from trainlab.cli import main
 from trainlab.config import load_config
-from trainlab.engine import Learner
 from trainlab.engine.checkpoint import load_checkpoint
+from trainlab.engine.factory import learner_from_config
 
 from .conftest import write_exp
 
@@ -35,7 +35,7 @@ def test_morph_widen_keeps_accuracy_and_the_new_folder_trains(tmp_path, capsys):
     small = load_checkpoint(exp / "checkpoints" / "best.pt")["model"]
     wide = load_checkpoint(out_dir / "checkpoints" / "last.pt")["model"]
     assert wide["stem.0.weight"].shape[0] == 2 * small["stem.0.weight"].shape[0]
-    learner = Learner.from_config(load_config(out_dir), out_dir, default_callbacks_on=False)
+    learner = learner_from_config(load_config(out_dir), out_dir, default_callbacks_on=False)
     assert sum(p.numel() for p in learner.model.parameters()) > sum(v.numel() for v in small.values())
     assert main(["morph", str(exp), "--widen", "2", "--out", str(out_dir)]) == 2  # never overwrites
 

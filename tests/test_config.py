@@ -2,8 +2,7 @@ import json
 
 import pytest
 
-from trainlab.config import (apply_overrides, diff_configs, is_legacy, load_config, parse_config,
-                             translate_legacy)
+from trainlab.config import apply_overrides, diff_configs, is_legacy, load_config, parse_config, translate_legacy
 from trainlab.errors import ConfigError, TrainlabError, UnknownNameError
 
 

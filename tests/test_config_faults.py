@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from trainlab.config import Config, config_model, config_to_dict, load_config, parse_config, read_params
+from trainlab.config.text import MAX_VALUES
 from trainlab.errors import MAX_LINE, ConfigError, TrainlabError
-from trainlab.params_text import MAX_VALUES
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # legacy params translated, etc.
 REPO = Path(__file__).resolve().parents[1]
@@ -202,11 +202,11 @@ def buildable_params(draw):
 
 
 def build_or_refuse(doc: dict) -> None:
-    from trainlab.engine import Learner
+    from trainlab.engine.factory import learner_from_config
 
     try:
         cfg = parse_config(doc)
-        learner = Learner.from_config(cfg)
+        learner = learner_from_config(cfg)
         learner.fit(1)
     except TrainlabError as e:
         check_one_line(e)

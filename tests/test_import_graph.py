@@ -1,4 +1,4 @@
-"""Imports point down the layers of DESIGN.md, so the engine never depends on a feature and nothing on the CLI.
+"""Imports point down the layers of docs/contributing.md, so the engine never depends on a feature and nothing on the CLI.
 
     base (errors, registry, config, data, models, stats) < engine < runs < features < commands, cli
 
@@ -13,7 +13,7 @@ import trainlab
 
 LAYERS = {
     "__init__": 0, "errors": 0, "registry": 0, "files": 0, "threads": 0,
-    "config": 1, "params_text": 1, "data": 1, "models": 1, "stats": 1,
+    "config": 1, "data": 1, "models": 1, "stats": 1,
     "engine": 2,
     "runs": 3,
     "focus": 4, "morph": 4, "evolve": 4, "profile": 4, "viz": 4, "ocr": 4, "experiments": 4, "detection": 4,

@@ -5,8 +5,8 @@ from types import SimpleNamespace
 import pytest
 
 from trainlab import threads
-from trainlab.threads import (CpuMeter, ThreadPolicy, choose_threads, environment, job_processes,
-                              thread_cap, usable_cores)
+from trainlab.threads import (CpuMeter, ThreadPolicy, choose_threads, environment, job_processes, thread_cap,
+                              usable_cores)
 
 
 def test_environment_sets_then_restores(monkeypatch):

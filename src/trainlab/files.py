@@ -6,6 +6,8 @@
 - :func:`storage_error` / :func:`writing`: an ``OSError`` from writing (read-only, disk full, a file where
   a folder must be) as a :class:`StorageError` that says what happened to the previous file.
 - :func:`check_writable`: before a long job starts, prove that its folders can take files.
+- :func:`atomic_write_bytes` / :func:`atomic_write_text`: a temporary file in the same folder, flushed and
+  fsynced, renamed over the target, the folder fsynced: a crash at any moment leaves the old or the new file.
 
 Example:
     >>> import errno
@@ -99,6 +101,34 @@ def check_writable(*folders: Path) -> None:
             fd, tmp = tempfile.mkstemp(prefix=".trainlab-write-test.", dir=folder)
             os.close(fd)
             os.unlink(tmp)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, hint: str = "") -> None:
+    """Write ``data`` to ``path`` atomically; an ``OSError`` (read-only, disk full, a file where the folder
+    should be) raises :class:`StorageError`, which says whether the previous ``path`` is intact (it always is)
+    and ends with ``hint`` (default: what frees the fault)."""
+    path = Path(path)
+    with writing(path, hint=hint):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
 
 
 def read_text(path: Path | str, *, what: str = "file", error: type[TrainlabError] = ConfigError,

@@ -11,7 +11,8 @@ import torch
 from trainlab.cli import main
 from trainlab.config import load_config, parse_config
 from trainlab.detection.yolo_format import write_yolo_dataset
-from trainlab.engine import Callback, Learner
+from trainlab.engine import Callback
+from trainlab.engine.factory import learner_from_config
 
 from .helpers import scene_params, write_params
 
@@ -69,10 +70,10 @@ def test_resume_from_a_mid_epoch_checkpoint_is_bit_identical(tmp_path) -> None:
                 learner.should_stop = True
                 learner.save(tmp_path / "mid.pt")
 
-    straight = Learner.from_config(cfg).fit(2)
-    Learner.from_config(cfg, callbacks=[StopAt()]).fit(2)
+    straight = learner_from_config(cfg).fit(2)
+    learner_from_config(cfg, callbacks=[StopAt()]).fit(2)
     torch.manual_seed(99)  # loading restores every RNG, whatever ran in between
-    resumed = Learner.from_config(cfg).load(tmp_path / "mid.pt")
+    resumed = learner_from_config(cfg).load(tmp_path / "mid.pt")
     assert (resumed.loop.epoch, resumed.loop.batch) == (1, 1)
     resumed.fit(2)
     for k, v in straight.model.state_dict().items():

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from trainlab.config import parse_config
-from trainlab.engine import Learner
 from trainlab.engine.checkpoint import load_checkpoint
+from trainlab.engine.factory import learner_from_config
 
 from .helpers import scene_params, write_params
 
@@ -26,7 +26,7 @@ def test_two_gloo_processes_match_single_process_evaluation(tmp_path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     state = load_checkpoint(exp / "checkpoints" / "last.pt")
     recorded = state["history"][-1]
-    single = Learner.from_config(parse_config(state["config"]), None, default_callbacks_on=False)
+    single = learner_from_config(parse_config(state["config"]), None, default_callbacks_on=False)
     single.load_state_dict(state, weights_only=True)
     metrics = single.evaluate("valid")
     assert recorded["valid.images"] == metrics["images"] == 17  # 9 + 8 images, none twice

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from trainlab.engine.checkpoint import (atomic_write_text, load_checkpoint, rng_state, save_checkpoint,
-                                        set_rng_state)
+from trainlab.engine.checkpoint import load_checkpoint, save_checkpoint
+from trainlab.engine.rng import rng_state, set_rng_state
 from trainlab.errors import CheckpointError, StorageError
+from trainlab.files import atomic_write_text
 
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch):

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from trainlab.config import parse_config
-from trainlab.engine import Learner
 from trainlab.engine.checkpoint import load_checkpoint
+from trainlab.engine.factory import learner_from_config
 
 from ..conftest import write_exp
 
@@ -37,7 +37,7 @@ def test_two_gloo_processes_match_single_process_evaluation(tmp_path):
     # each rank took half the batches: steps per epoch = ceil(ceil(1295 / 2) / 32) = 21
     assert state["loop"]["step"] == 2 * 21
     recorded = state["history"][-1]
-    single = Learner.from_config(parse_config(state["config"]), None, default_callbacks_on=False)
+    single = learner_from_config(parse_config(state["config"]), None, default_callbacks_on=False)
     single.load_state_dict(state, weights_only=True)
     metrics = single.evaluate("valid")
     # sharded and single-process evaluation batch the samples differently, so kernels may round differently:

@@ -134,7 +134,7 @@ def test_sigterm_finishes_the_step_and_saves(tmp_path):
     import os
     import signal
 
-    from trainlab.engine.signals import GracefulStop
+    from trainlab.engine.callbacks.signals import GracefulStop
 
     class SendTerm(Callback):
         def on_train_batch_end(self, learner):

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from trainlab.config import parse_config
-from trainlab.engine import Learner
+from trainlab.engine.checkpoint import checkpoint_config, load_checkpoint
+from trainlab.engine.factory import learner_from_config
 from trainlab.engine.restore import fits
 from trainlab.errors import MAX_LINE, CheckpointError, TrainlabError
 from trainlab.runs import evaluate_checkpoint, learner_for_checkpoint, run_experiment
@@ -36,6 +37,14 @@ def check(error: TrainlabError) -> None:
     assert "\n" not in message and len(message) <= MAX_LINE and "weights_only" not in message
 
 
+def resumed(path: Path):
+    """What ``trainlab train --resume`` does: the Learner the checkpoint's config builds, its whole state restored."""
+    state = load_checkpoint(path)
+    learner = learner_from_config(parse_config(checkpoint_config(state, path), source=str(path)))
+    learner.load_state_dict(state, source=str(path))
+    return learner
+
+
 def restore_or_refuse(state, *, evaluate: bool = False) -> str:
     """The property: the file loads into a Learner that trains (or evaluates) on, or fails in one line."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -46,7 +55,7 @@ def restore_or_refuse(state, *, evaluate: bool = False) -> str:
                 result = evaluate_checkpoint(path, Path(tmp), split="valid")
                 assert result.metrics["loss"] >= 0 and result.metrics_path.is_file()
             else:
-                learner = Learner.from_checkpoint(path)
+                learner = resumed(path)
                 start = learner.loop.epoch
                 learner.fit(start + 1)
                 assert learner.loop.epoch == start + 1
@@ -91,7 +100,7 @@ def test_odd_checkpoints_fail_in_one_line(saved, change, message):
     with tempfile.TemporaryDirectory() as tmp:
         torch.save(state, Path(tmp) / "last.pt")
         with pytest.raises(TrainlabError) as info:
-            Learner.from_checkpoint(Path(tmp) / "last.pt").fit(3)
+            resumed(Path(tmp) / "last.pt").fit(3)
     check(info.value)
     assert message in str(info.value)
 

@@ -25,8 +25,9 @@ except ConfigError as e:
 sys.path.insert(0, sys.argv[1])
 import worst_class
 from trainlab.engine import Learner
+from trainlab.engine.factory import learner_from_config
 section = worst_class.CONFIGS["focus-1e-2-test"]["focus_chosen_on_test"]
-learner = Learner.from_config(parse_config({**raw, "focus_chosen_on_test": section})).fit(1)
+learner = learner_from_config(parse_config({**raw, "focus_chosen_on_test": section})).fit(1)
 focus = [cb for cb in learner.callbacks if type(cb).__name__ == "FocusCallback"]
 row = learner.history.rows[0]
 out.update(callbacks=len(focus), choose_on=focus[0].choose_on, penalty=focus[0].strategy.train_pass_args(),

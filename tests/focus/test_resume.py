@@ -50,7 +50,7 @@ def test_reversed_order_stopped_after_its_focus_pass_resumes_without_repeating_i
     class StopMidEpoch(Callback):
         def on_train_batch_end(self, learner):
             if learner.loop.epoch == 1 and learner.loop.batch == 3:
-                learner.should_stop = learner.interrupted = True
+                learner.should_stop = learner.stop_now = True
 
     strategy = lambda: ReversedFocusLearning(k=2, seed=1)  # noqa: E731
     straight = focus_learner(strategy(), dropout=0.3).fit(3)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from trainlab.config import parse_config
-from trainlab.engine import Learner
+from trainlab.engine.factory import learner_from_config
 from trainlab.errors import ConfigError
 from trainlab.losses import ErrorReweighting, FocalLoss, GroupDRO, error_weights
 
@@ -16,7 +16,7 @@ def from_params(loss, **train):
                         "model": {"name": "mlp", "args": {"hidden_sizes": [32]}},
                         "train": {"epochs": 2, "count_flops": False, **train},
                         "logging": {"tensorboard": False, "plot": False, "progress": "none"}, "loss": loss})
-    return Learner.from_config(cfg)
+    return learner_from_config(cfg)
 
 
 @pytest.mark.parametrize("loss,kind", [({"focal": {"gamma": 2}}, FocalLoss), ({"reweight": {}}, ErrorReweighting),

@@ -9,6 +9,7 @@ import torch
 
 from trainlab.config import parse_config
 from trainlab.engine import Callback, Learner
+from trainlab.engine.factory import learner_from_config
 from trainlab.errors import ConfigError
 from trainlab.ocr.alphabet import Alphabet
 from trainlab.ocr.ctc import ctc_beam_decode
@@ -95,7 +96,7 @@ def crnn_learner(height: int, lines: list[int], steps: int, batch_size: int = 16
         "train": {"epochs": 1000, "seed": 0, "device": "cpu", "count_flops": False},
         "logging": {"progress": "none", "tensorboard": False, "plot": False},
     })
-    return Learner.from_config(cfg, None, default_callbacks_on=False, callbacks=[StopAt(steps)])
+    return learner_from_config(cfg, None, default_callbacks_on=False, callbacks=[StopAt(steps)])
 
 
 def test_a_hundred_crnn_steps_halve_the_cer_on_small_lines() -> None:
@@ -129,7 +130,7 @@ def test_attention_model_trains_through_the_learner() -> None:
         "ocr": {"decoder": "beam", "beam_width": 3, "lm_order": 2, "lm_weight": 0.2},
         "logging": {"progress": "none", "tensorboard": False, "plot": False},
     })
-    learner = Learner.from_config(cfg, None, default_callbacks_on=False)
+    learner = learner_from_config(cfg, None, default_callbacks_on=False)
     assert isinstance(learner.task, AttentionTask) and learner.task.lm is not None
     learner.fit(4)
     losses = [r["train.loss"] for r in learner.history.rows]

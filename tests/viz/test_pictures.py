@@ -4,8 +4,8 @@ import pytest
 import torch
 from PIL import Image
 
-from trainlab.viz import (augment_and_watch, activation_change, compare_filters, feature_maps, layer_weights,
-                          maximize, receptive_field, saliency, top_patches)
+from trainlab.viz import (activation_change, augment_and_watch, compare_filters, feature_maps, layer_weights, maximize,
+                          receptive_field, saliency, top_patches)
 from trainlab.viz import pictures as P
 
 from .helpers import plus_dataset, plus_detector, small_cnn

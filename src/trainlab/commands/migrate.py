@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 from ..config import is_legacy, parse_config, read_params, translate_legacy
-from ..engine.checkpoint import atomic_write_text
 from ..errors import ConfigError
+from ..files import atomic_write_text
 
 
 def register(verbs: argparse._SubParsersAction) -> None:

@@ -63,6 +63,13 @@ class Callback:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
 
+    #: A run resumed with changed params (``--resume --force``): False restores this callback's saved state
+    #: as usual; True ignores it and calls :meth:`restart` instead (e.g. a schedule rebuilt for a new length).
+    restarts_on_new_settings = False
+
+    def restart(self, learner: Learner) -> None:
+        """Bring a freshly built state to where the resumed run stands (see ``restarts_on_new_settings``)."""
+
     @property
     def key(self) -> str:
         """The name this callback's state is stored under in checkpoints."""
@@ -121,8 +128,3 @@ class CallbackList:
 
     def state_dict(self) -> dict[str, Any]:
         return {cb.key: cb.state_dict() for cb in self.callbacks if cb.state_dict()}
-
-    def load_state_dict(self, states: dict[str, Any]) -> None:
-        for cb in self.callbacks:
-            if cb.key in states:
-                cb.load_state_dict(states[cb.key])

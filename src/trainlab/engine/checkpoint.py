@@ -1,54 +1,22 @@
-"""Atomic checkpoint files and the random-number state they carry.
+"""Checkpoint files: the bytes of a Learner's state, written atomically, read back and checked.
 
-A write goes to a temporary file in the same folder, is flushed and fsynced, then renamed over the
-target, and the folder is fsynced: a crash at any moment leaves either the old or the new complete file.
-Checkpoints hold only tensors and plain Python data, so ``torch.load(weights_only=True)`` reads them.
+A checkpoint is written with :func:`trainlab.files.atomic_write_bytes` (a crash at any moment leaves either
+the old or the new complete file) and holds only tensors and plain Python data, so
+``torch.load(weights_only=True)`` reads it. The callback that decides when to write one is
+:class:`trainlab.engine.callbacks.checkpoint.Checkpoint`.
 """
 from __future__ import annotations
 
 import io
-import os
-import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from ..errors import CheckpointError, echo
-from ..files import load_torch_file, writing
-
+from ..files import atomic_write_bytes, load_torch_file
 
 CHECKPOINT_HINT = "Free some space (or make the folder writable), then continue with trainlab train EXP --resume."
-
-
-def atomic_write_bytes(path: Path, data: bytes, *, hint: str = "") -> None:
-    """Write ``data`` to ``path`` atomically; an ``OSError`` (read-only, disk full, a file where the folder
-    should be) raises :class:`StorageError`, which says whether the previous ``path`` is intact (it always is)
-    and ends with ``hint`` (default: what frees the fault)."""
-    path = Path(path)
-    with writing(path, hint=hint):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
 
 
 def serialize_checkpoint(state: dict[str, Any]) -> bytes:
@@ -111,32 +79,3 @@ def checkpoint_config(state: dict[str, Any], path: Path | str) -> dict[str, Any]
                               "train. Rebuild the model from a params file and load the weights with "
                               "model.pretrained.")
     return config
-
-
-def rng_state() -> dict[str, Any]:
-    """Python, numpy and torch RNG states as weights_only-loadable data."""
-    np_state = np.random.get_state()
-    state = {
-        "python": random.getstate(),
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    version, internal, gauss_next = state["python"]
-    random.setstate((version, tuple(internal), gauss_next))
-    name, keys, *rest = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)

@@ -2,7 +2,7 @@
 
 Under ``torchrun --nproc_per_node=N -m trainlab train EXP`` the environment carries RANK, LOCAL_RANK and
 WORLD_SIZE; :func:`init_distributed` joins the process group once and says where this process runs.
-Multi-node: the same command with torchrun's ``--nnodes`` and ``--rdzv-endpoint`` (see README).
+Multi-node: the same command with torchrun's ``--nnodes`` and ``--rdzv-endpoint`` (docs/distributed.md#distributeddataparallel).
 """
 from __future__ import annotations
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -18,16 +17,16 @@ from ..errors import ConfigError, UnknownNameError
 from ..models import model_from_config, param_groups
 from ..registry import Registry, close_matches
 from .callback import Callback
-from .checkpoint import seed_everything
-from .checkpointing import Checkpoint
+from .callbacks.adaptive_threads import configure_threads
+from .callbacks.checkpoint import Checkpoint
+from .callbacks.early_stopping import EarlyStopping
+from .callbacks.reporting import HistoryWriter, LossWatch, PlotHistory, Progress, TensorBoard
+from .callbacks.schedule import GradClip, LRSchedule
 from .distributed import init_distributed
-from .early_stopping import EarlyStopping
 from .learner import Learner
 from .optim import build_optimizer, build_schedule
-from .reporting import HistoryWriter, LossWatch, PlotHistory, Progress, TensorBoard
-from .schedule import GradClip, LRSchedule
+from .rng import seed_everything
 from .task import ClassificationTask
-from .threads import configure_threads
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +86,7 @@ def data_and_task(cfg: Config, *, device: torch.device, rank: int = 0, world_siz
 
 
 def learner_from_config(cfg: Config, exp_dir: Path | None = None, *, callbacks: list[Callback] = (),
-                        overfit_batches: int = 0, default_callbacks_on: bool = True, **_: Any) -> Learner:
+                        overfit_batches: int = 0, default_callbacks_on: bool = True) -> Learner:
     """Seed, build data, model, optimizer, schedule and callbacks; return a ready :class:`Learner`.
 
     A relative ``model.pretrained`` is looked up in ``exp_dir``. Every setting is checked here, before

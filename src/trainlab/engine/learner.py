@@ -25,16 +25,16 @@ import torch
 from torch import Tensor, nn
 
 from ..data import BatchLoader, DataBundle
-from ..errors import CheckpointError, TrainingError
-from ..files import one_line_detail
+from ..errors import TrainingError
 from .callback import Callback, CallbackList
-from .checkpoint import (CHECKPOINT_HINT, checkpoint_config, load_checkpoint, rng_state, save_checkpoint,
-                         serialize_checkpoint, set_rng_state)
+from .checkpoint import CHECKPOINT_HINT, load_checkpoint, save_checkpoint, serialize_checkpoint
 from .distributed import broadcast_buffers
-from .files import FileQueue
+from .file_queue import FileQueue
 from .history import History
 from .loop_state import LoopState
 from .metrics import empty_compute
+from .restore import restore
+from .rng import rng_state
 from .task import ClassificationTask, Task
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class Learner:
     State a callback may read or change: ``loop`` (epoch, batch, step and sample counters), ``logs`` (this
     epoch's metrics), ``history``, ``loss`` (last batch loss, a tensor), ``did_step``, ``optimizer``,
     ``model``; ``should_stop = True`` ends the run once the current epoch is validated and recorded,
-    ``interrupted = True`` (with should_stop) leaves it at once, to be resumed mid-epoch.
+    ``stop_now = True`` (with should_stop) leaves it at once, to be resumed mid-epoch.
 
     ``objective``: None (train on the mean of the task's per-sample losses) or a function
     ``(output, target, per_sample_loss (B,)) -> (B,)`` whose mean every training step (epochs and
@@ -89,7 +89,7 @@ class Learner:
         self.epochs = 0  # the epoch count the current fit runs to
         self.history = History(class_names=data.class_names)
         self.logs: dict[str, Any] = {}
-        self.should_stop, self.interrupted, self.stop_reason = False, False, ""
+        self.should_stop, self.stop_now, self.stop_reason = False, False, ""
         self.world_size = torch.distributed.get_world_size() if distributed else 1
         self.batches_per_epoch = len(data.train)
         self.loss: Tensor | None = None
@@ -114,7 +114,7 @@ class Learner:
             self.callbacks("on_fit_start", self)
             while self.loop.epoch < self.epochs and not self.should_stop:
                 self._train_epoch()
-                if self.interrupted:
+                if self.stop_now:
                     break
                 if (self.loop.epoch + 1) % self.eval_every == 0 or self.loop.epoch + 1 == self.epochs:
                     self.logs.update(flatten_metrics("valid", self.evaluate("valid")))
@@ -421,53 +421,11 @@ class Learner:
         Every part is checked against this Learner first (:mod:`trainlab.engine.restore`): a state that does
         not fit raises :class:`CheckpointError` naming ``source`` and leaves the Learner as it was.
         ``keep_settings``: the params changed since the checkpoint (``--resume --force``): the optimizer keeps
-        this Learner's hyperparameters (lr, betas, ...) and the schedule, built for the new settings, moves to
-        the checkpoint's step instead of restoring the old one.
+        this Learner's hyperparameters (lr, betas, ...), and callbacks that declare
+        ``restarts_on_new_settings`` (the schedule, built for the new settings) move to the checkpoint's step
+        instead of restoring their old state.
         """
-        from .restore import check_training_state, check_weights
-        from .schedule import LRSchedule
-
-        if not isinstance(state, dict):
-            raise CheckpointError(f"{source} holds {type(state).__name__}, not a checkpoint dict.")
-        check_weights(self.model, state.get("model"), source)
-        if not weights_only:
-            check_training_state(self, state, source, keep_settings=keep_settings)
-        try:  # strict apart from num_batches_tracked, which older checkpoints lack
-            self.model.load_state_dict(state["model"], strict=False)
-        except RuntimeError as e:  # a dtype that cannot be copied (complex into float, ...)
-            raise CheckpointError(f"{source} holds weights that cannot be loaded ({one_line_detail(e)}).") from None
-        if weights_only:
-            return
-        previous_rng = rng_state()
-        try:
-            set_rng_state(state["rng"])
-        except (KeyError, TypeError, ValueError, IndexError, RuntimeError, AttributeError) as e:
-            set_rng_state(previous_rng)
-            raise CheckpointError(f"{source} holds weights, but its random-number state is damaged "
-                                  f"({type(e).__name__}); start over with --restart, or evaluate it.") from None
-        settings = [{k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups]
-        self.optimizer.load_state_dict(state["optimizer"])
-        if keep_settings:
-            for group, mine in zip(self.optimizer.param_groups, settings):
-                group.update(mine)
-        if self.scaler.is_enabled() and isinstance(state.get("scaler"), dict) and state["scaler"]:
-            self.scaler.load_state_dict(state["scaler"])
-        # format 1 kept the counters at the top level
-        self.loop.load_state_dict(state.get("loop") or {"epoch": state.get("epoch", 0), "batch": state.get("batch_idx", 0),
-                                                        "step": state.get("step", 0), "samples": state.get("samples_seen", 0),
-                                                        "skipped_batches": state.get("skipped_batches", 0)})
-        self.history = History(state["history"], state.get("class_names"))
-        self._resumed_metrics = state.get("train_metrics")
-        callbacks = dict(state.get("callbacks", {}))
-        schedule = self.callbacks.find(LRSchedule)
-        if keep_settings and schedule is not None:
-            callbacks.pop(schedule.key, None)
-            schedule.restart_at(self.loop)
-        try:  # the structure was checked above; a callback may still miss an entry it needs
-            self.callbacks.load_state_dict(callbacks)
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as e:
-            raise CheckpointError(f"{source} holds a callback state this run cannot restore ({type(e).__name__}: "
-                                  f"{one_line_detail(e)}); start over with --restart, or evaluate it.") from None
+        restore(self, state, weights_only=weights_only, keep_settings=keep_settings, source=source)
 
     def _metric_state(self) -> dict[str, Tensor]:
         return {name: getattr(self.train_metrics, name).detach().clone() for name in self.train_metrics._defaults}
@@ -494,21 +452,3 @@ class Learner:
         self.load_state_dict(load_checkpoint(path, map_location=self.device), weights_only=weights_only,
                              source=str(path))
         return self
-
-    @classmethod
-    def from_config(cls, cfg, exp_dir: Path | None = None, **kwargs: Any) -> Learner:
-        """Wire data, model, optimizer, schedule and default callbacks from a :class:`Config`."""
-        from .factory import learner_from_config
-
-        return learner_from_config(cfg, exp_dir, **kwargs)
-
-    @classmethod
-    def from_checkpoint(cls, path: Path, exp_dir: Path | None = None, **kwargs: Any) -> Learner:
-        """Rebuild a Learner from the config stored in a checkpoint and restore its full state."""
-        from ..config import parse_config
-
-        state = load_checkpoint(path)
-        cfg = parse_config(checkpoint_config(state, path), source=str(path))
-        learner = cls.from_config(cfg, exp_dir, **kwargs)
-        learner.load_state_dict(state, source=str(path))
-        return learner

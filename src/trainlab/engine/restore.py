@@ -21,11 +21,71 @@ import torch
 from torch import Tensor, nn
 
 from ..config import INT64_MAX
+from ..config.text import check_plain
 from ..errors import CheckpointError, ConfigError, echo
+from ..files import one_line_detail
 from ..models.weights import describe_mismatch
-from ..params_text import check_plain
+from .history import History
+from .rng import rng_state, set_rng_state
 
 FORMATS = (1, 2)  # format 1 kept the loop counters at the top level; format 2 under "loop"
+FORMAT1_COUNTERS = (("epoch", "epoch"), ("batch", "batch_idx"), ("step", "step"), ("samples", "samples_seen"),
+                    ("skipped_batches", "skipped_batches"))  # (LoopState field, format-1 key)
+# what a callback whose state cannot be applied raises in its load_state_dict
+_CALLBACK_FAULTS = (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError)
+
+
+def loop_counters(state: Mapping[str, Any]) -> Any:
+    """The loop counters of a checkpoint of any format (format 1 kept them at the top level)."""
+    if "loop" in state:
+        return state["loop"]
+    return {field: state.get(old, 0) for field, old in FORMAT1_COUNTERS}
+
+
+def restore(learner, state: Any, *, weights_only: bool = False, keep_settings: bool = False,
+            source: str = "the checkpoint") -> None:
+    """Restore a checkpoint's ``state`` into ``learner`` (see :meth:`Learner.load_state_dict`): every part is
+    checked first, then applied; a state that does not fit raises :class:`CheckpointError` and leaves the
+    Learner as it was."""
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{source} holds {type(state).__name__}, not a checkpoint dict.")
+    check_weights(learner.model, state.get("model"), source)
+    if not weights_only:
+        check_training_state(learner, state, source, keep_settings=keep_settings)
+    try:  # strict apart from num_batches_tracked, which older checkpoints lack
+        learner.model.load_state_dict(state["model"], strict=False)
+    except RuntimeError as e:  # a dtype that cannot be copied (complex into float, ...)
+        raise CheckpointError(f"{source} holds weights that cannot be loaded ({one_line_detail(e)}).") from None
+    if weights_only:
+        return
+    previous_rng = rng_state()
+    try:
+        set_rng_state(state["rng"])
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError, AttributeError) as e:
+        set_rng_state(previous_rng)
+        raise CheckpointError(f"{source} holds weights, but its random-number state is damaged "
+                              f"({type(e).__name__}); start over with --restart, or evaluate it.") from None
+    optimizer = learner.optimizer
+    settings = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+    optimizer.load_state_dict(state["optimizer"])
+    if keep_settings:  # --resume --force: the optimizer keeps this run's hyperparameters (lr, betas, ...)
+        for group, mine in zip(optimizer.param_groups, settings):
+            group.update(mine)
+    if learner.scaler.is_enabled() and isinstance(state.get("scaler"), dict) and state["scaler"]:
+        learner.scaler.load_state_dict(state["scaler"])
+    learner.loop.load_state_dict(loop_counters(state))
+    learner.history = History(state["history"], state.get("class_names"))
+    learner._resumed_metrics = state.get("train_metrics")
+    saved = state.get("callbacks", {})
+    try:  # the structure was checked above; a callback may still miss an entry it needs
+        for cb in learner.callbacks:
+            if keep_settings and cb.restarts_on_new_settings:
+                cb.restart(learner)
+            elif cb.key in saved:
+                cb.load_state_dict(saved[cb.key])
+    except _CALLBACK_FAULTS as e:
+        raise CheckpointError(f"{source} holds a callback state this run cannot restore ({type(e).__name__}: "
+                              f"{one_line_detail(e)}); start over with --restart, or evaluate it.") from None
 
 
 def fits(template: Any, value: Any, where: str = "") -> str:
@@ -206,9 +266,7 @@ def _state_value_problem(value: Any, param: Tensor, template: Any) -> str:
 
 
 def _loop_problem(state: Mapping[str, Any]) -> str:
-    counters = state.get("loop") if "loop" in state else {
-        k: state.get(old, 0) for k, old in (("epoch", "epoch"), ("batch", "batch_idx"), ("step", "step"),
-                                            ("samples", "samples_seen"), ("skipped_batches", "skipped_batches"))}
+    counters = loop_counters(state)
     if not isinstance(counters, Mapping):
         return f"loop is {echo(counters, 40)}, expected the loop counters"
     for key, value in counters.items():
@@ -253,7 +311,7 @@ def _metrics_problem(learner, saved: Any) -> str:
 
 
 def _callbacks_problem(learner, saved: Any, keep_settings: bool) -> str:
-    from .schedule import LRSchedule
+    from .callbacks.schedule import LRSchedule
 
     if not isinstance(saved, Mapping):
         return f"callbacks is {echo(saved, 40)}, expected a mapping"

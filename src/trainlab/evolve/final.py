@@ -23,9 +23,10 @@ from torch import Tensor
 
 from ..config import Config, parse_config
 from ..data import DataBundle
-from ..engine.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from ..engine.checkpoint import load_checkpoint, save_checkpoint
 from ..engine.history import History
 from ..errors import ConfigError, DataError
+from ..files import atomic_write_text
 from ..runs import run_experiment
 from ..stats import mcnemar_exact
 from .ensemble import COMBINES, combine, fit_stacking_head

@@ -61,7 +61,7 @@ def evolve(parent: str | Path, cfg: Config, *, workers: int = 1) -> Population:
     parent = Path(parent)
     ev = cfg.evolve
     if ev is None:
-        raise ConfigError(f"{parent}: the params have no 'evolve' section; add one (see README, 'Neuroevolution').")
+        raise ConfigError(f"{parent}: the params have no 'evolve' section; add one (docs/evolve.md#neuroevolution-with-shared-weights-trainlab-evolve).")
     if ev.ensemble.size > ev.population:
         raise ConfigError(f"evolve.ensemble.size ({ev.ensemble.size}) must be <= evolve.population ({ev.population}).")
     if workers < 1:

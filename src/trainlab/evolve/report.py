@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ..engine.checkpoint import atomic_write_text
+from ..files import atomic_write_text
 from .state import Population
 
 

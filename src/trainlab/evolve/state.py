@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..engine.checkpoint import atomic_write_text
 from ..errors import CheckpointError
+from ..files import atomic_write_text
 
 STATE_FILE = "population.json"
 

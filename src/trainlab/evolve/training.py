@@ -23,7 +23,8 @@ from torch import Tensor
 from ..config import load_config
 from ..data import DataBundle
 from ..engine import Callback
-from ..engine.checkpoint import atomic_write_bytes, load_checkpoint
+from ..engine.checkpoint import load_checkpoint
+from ..files import atomic_write_bytes
 from ..runs import run_experiment
 
 log = logging.getLogger(__name__)

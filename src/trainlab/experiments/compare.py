@@ -21,14 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from ..config import apply_overrides, config_to_dict, find_params_file, is_legacy, parse_config, read_params, \
-    translate_legacy
-from ..engine.checkpoint import atomic_write_text
+from ..config import (apply_overrides, config_to_dict, find_params_file, is_legacy, parse_config, read_params,
+                      translate_legacy)
 from ..engine.history import History
 from ..errors import ConfigError, TrainingError
+from ..files import atomic_write_text
+from ..runs import config_changes, evaluate_checkpoint, read_predictions, run_experiment, write_params
 from ..stats import mcnemar_exact, mean_sd, paired_interval, paired_test
 from .records import read_json
-from ..runs import config_changes, evaluate_checkpoint, read_predictions, run_experiment, write_params
 
 log = logging.getLogger("trainlab")
 

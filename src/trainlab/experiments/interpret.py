@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..engine import Learner
-from ..engine.checkpoint import atomic_write_text
+from ..files import atomic_write_text
 from ..runs import learner_for_checkpoint
 
 

@@ -19,9 +19,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..config import load_config
-from ..engine import Callback, GradClip, Learner
-from ..engine.checkpoint import atomic_write_text
+from ..engine import Callback, GradClip
+from ..engine.factory import learner_from_config
 from ..errors import ConfigError, TrainingError
+from ..files import atomic_write_text
 
 
 class LRRangeTest(Callback):
@@ -70,7 +71,7 @@ class LRRangeTest(Callback):
 
     def _stop(self, learner, reason: str) -> None:
         self.stop_reason = reason
-        learner.should_stop = learner.interrupted = True  # leave at once: no validation, no epoch end
+        learner.should_stop = learner.stop_now = True  # leave at once: no validation, no epoch end
         learner.stop_reason = f"lr range test: {reason}"
 
 
@@ -147,7 +148,7 @@ def lr_find(exp: Path, *, start: float = 1e-7, end: float = 10.0, steps: int = 1
     cfg = load_config(exp, list(overrides))
     test = LRRangeTest(start, end, steps)
     callbacks: list[Callback] = [test] + ([GradClip(cfg.train.grad_clip)] if cfg.train.grad_clip else [])
-    learner = Learner.from_config(cfg, exp, callbacks=callbacks, default_callbacks_on=False)
+    learner = learner_from_config(cfg, exp, callbacks=callbacks, default_callbacks_on=False)
     epochs = -(-steps // max(1, len(learner.data.train))) + 1
     try:
         learner.fit(epochs)

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..config import find_params_file, parse_config, read_params
-from ..engine.checkpoint import atomic_write_text
 from ..errors import ConfigError, TrainlabError
+from ..files import atomic_write_text
 from .records import RunRecord, direction_for, load_runs, sort_key, varying_keys
 
 VALID_COLUMNS = ("valid.accuracy", "valid.loss", "valid.f1")

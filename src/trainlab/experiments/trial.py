@@ -20,8 +20,8 @@ from typing import Any
 
 from ..config import parse_config
 from ..engine import Callback
-from ..engine.checkpoint import atomic_write_text
 from ..engine.monitor import check_monitor, monitored
+from ..files import atomic_write_text
 from ..runs import evaluate_checkpoint, run_experiment, write_params
 from .space import SearchSpace
 from .storage import HEARTBEAT_S

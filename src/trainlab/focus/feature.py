@@ -5,9 +5,11 @@ from pathlib import Path
 
 from ..config import register_section
 from ..engine.factory import CALLBACKS
+from ..runs import declare_outputs
 from .config import FocusConfig
 
 register_section("focus", FocusConfig)
+declare_outputs("focus", "focus_history.png")
 
 
 @CALLBACKS.register("focus")

@@ -15,10 +15,10 @@ gradients and updates (``weights/``, ``gradients/``, ``updates/``).
 
 Example:
     >>> from trainlab.config import parse_config
-    >>> from trainlab.engine import Learner
+    >>> from trainlab.engine.factory import learner_from_config
     >>> cfg = parse_config({"data": {"name": "synthetic"}, "model": {"name": "cnn_tiny", "args": {"width": 4}},
     ...                     "logging": {"progress": "none", "tensorboard": False, "plot": False}})
-    >>> learner = Learner.from_config(cfg, callbacks=[LayerDiagnostics(images=8)]).fit(1)
+    >>> learner = learner_from_config(cfg, callbacks=[LayerDiagnostics(images=8)]).fit(1)
     >>> sorted(learner.history[-1]["diagnostics"]["stem.0"])
     ['act_mean', 'act_std', 'grad_norm', 'update_ratio', 'weight_norm']
 """
@@ -28,8 +28,8 @@ import torch
 from torch import Tensor, nn
 
 from ..engine.callback import Callback
-from ..engine.reporting import TensorBoard
-from ..engine.schedule import GradClip
+from ..engine.callbacks.reporting import TensorBoard
+from ..engine.callbacks.schedule import GradClip
 from ..viz.hooks import eval_mode
 from .probe_set import probe_batch, probe_indices
 

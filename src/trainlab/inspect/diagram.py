@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..engine.checkpoint import atomic_write_bytes
 from ..errors import TrainlabError
+from ..files import atomic_write_bytes
 
 
 def _tools():

@@ -5,12 +5,14 @@ from pydantic import Field
 
 from ..config import register_field
 from ..engine.factory import CALLBACKS
+from ..runs import declare_outputs
 from .config import DiagnosticsConfig, ProbeConfig
 
 register_field("logging", "probe", ProbeConfig | None, Field(
     None, description="record chosen layers' outputs on fixed probe images during training (EXP/probes/)"))
 register_field("logging", "diagnostics", DiagnosticsConfig | None, Field(
     None, description="per-layer weights, gradients, update ratios and activation statistics"))
+declare_outputs("inspect", "probes", "model.svg", "model.png")  # probe recordings; summary --diagram
 
 
 @CALLBACKS.register("probe")

@@ -24,9 +24,9 @@ import torch
 from torch import Tensor
 
 from ..engine.callback import Callback
-from ..engine.checkpoint import atomic_write_bytes
-from ..engine.checkpointing import Checkpoint
+from ..engine.callbacks.checkpoint import Checkpoint
 from ..errors import ConfigError, DataError, UnknownNameError
+from ..files import atomic_write_bytes
 from ..registry import close_matches
 from ..viz.hooks import capture, eval_mode, get_layer
 from .probe_set import feature_map_blocks, probe_batch, probe_indices
@@ -63,11 +63,11 @@ class ProbeRecorder(Callback):
 
     Example:
         >>> from trainlab.config import parse_config
-        >>> from trainlab.engine import Learner
+        >>> from trainlab.engine.factory import learner_from_config
         >>> cfg = parse_config({"data": {"name": "synthetic"}, "model": {"name": "cnn_tiny", "args": {"width": 4}},
         ...                     "logging": {"progress": "none", "tensorboard": False, "plot": False}})
         >>> import tempfile; exp = Path(tempfile.mkdtemp())
-        >>> learner = Learner.from_config(cfg, callbacks=[ProbeRecorder(exp, images=2)]).fit(1)
+        >>> learner = learner_from_config(cfg, callbacks=[ProbeRecorder(exp, images=2)]).fit(1)
         >>> read_probes(exp).epochs
         [0, 1]
     """

@@ -93,6 +93,6 @@ def save_gif(frames: Sequence[np.ndarray], path, *, duration_ms: int = 500) -> N
     images = [Image.fromarray(f) for f in frames]
     buf = io.BytesIO()
     images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=duration_ms, loop=0)
-    from ..engine.checkpoint import atomic_write_bytes
+    from ..files import atomic_write_bytes
 
     atomic_write_bytes(path, buf.getvalue())

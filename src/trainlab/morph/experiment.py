@@ -26,8 +26,9 @@ import torch
 from torch import Tensor, nn
 
 from ..config import Config, config_to_dict, parse_config
-from ..engine.checkpoint import atomic_write_text, save_checkpoint
+from ..engine.checkpoint import save_checkpoint
 from ..errors import ModelError
+from ..files import atomic_write_text
 from ..models import model_from_config
 from .config import MorphStep
 from .steps import apply_morph_steps

@@ -2,13 +2,11 @@
 writes them; every later build of that experiment re-applies them before loading its weights)."""
 from __future__ import annotations
 
-from pydantic import Field
-
-from ..config import register_field
+from ..config import fixed_on_resume, register_field
 from ..models import MODEL_TRANSFORMS
 from .config import MorphStep
 
-register_field("model", "morph", list[MorphStep], Field(
+register_field("model", "morph", list[MorphStep], fixed_on_resume(
     default_factory=list, description="function-preserving transforms applied to the built model, in order, "
                                       "before pretrained weights"))
 

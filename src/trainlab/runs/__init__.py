@@ -12,11 +12,11 @@ Example:
     >>> outcome.learner.history.best("valid.loss")["epoch"]  # doctest: +SKIP
     17
 """
-from .evaluate import Evaluation, checkpoint_path, evaluate_checkpoint, learner_for_checkpoint, model_for_folder, \
-    predictions, read_predictions
-from .folder import RUN_OUTPUTS, archive_previous_run, has_run, run_log, write_params, write_resolved
+from .evaluate import (Evaluation, checkpoint_path, evaluate_checkpoint, learner_for_checkpoint, model_for_folder,
+                       predictions, read_predictions)
+from .folder import archive_previous_run, declare_outputs, has_run, run_log, run_outputs, write_params, write_resolved
 from .train import RunOutcome, config_changes, run_experiment
 
-__all__ = ["RUN_OUTPUTS", "Evaluation", "RunOutcome", "archive_previous_run", "checkpoint_path", "config_changes",
-           "evaluate_checkpoint", "has_run", "learner_for_checkpoint", "model_for_folder", "predictions", "read_predictions", "run_log",
-           "run_experiment", "write_params", "write_resolved"]
+__all__ = ["Evaluation", "RunOutcome", "archive_previous_run", "checkpoint_path", "config_changes", "declare_outputs",
+           "evaluate_checkpoint", "has_run", "learner_for_checkpoint", "model_for_folder", "predictions",
+           "read_predictions", "run_experiment", "run_log", "run_outputs", "write_params", "write_resolved"]

@@ -17,9 +17,13 @@ import torch
 
 from ..config import parse_config
 from ..engine import Learner
-from ..engine.checkpoint import atomic_write_bytes, atomic_write_text, checkpoint_config, load_checkpoint
+from ..engine.checkpoint import checkpoint_config, load_checkpoint
+from ..engine.factory import learner_from_config
 from ..errors import ConfigError, DataError
-from ..files import check_writable
+from ..files import atomic_write_bytes, atomic_write_text, check_writable
+from .folder import declare_outputs
+
+declare_outputs("evaluate", "metrics_*.json", "predictions_*.npz", "predictions_*.png")
 
 
 @dataclass
@@ -71,7 +75,7 @@ def learner_for_checkpoint(path: Path, overrides: list[str] = (), exp_dir: Path 
     """
     state = load_checkpoint(path)
     cfg = parse_config(checkpoint_config(state, path), [*overrides, "model.pretrained=null"], source=str(path))
-    learner = Learner.from_config(cfg, exp_dir, default_callbacks_on=False)  # weights come from the checkpoint
+    learner = learner_from_config(cfg, exp_dir, default_callbacks_on=False)  # weights come from the checkpoint
     if load_weights:
         learner.load_state_dict(state, weights_only=True, source=str(path))
     return learner, state

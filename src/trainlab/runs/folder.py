@@ -17,15 +17,37 @@ import torch
 
 from .. import __version__
 from ..config import Config, config_to_dict
-from ..engine.checkpoint import atomic_write_text
-from ..files import writing
+from ..errors import TrainlabError
+from ..files import atomic_write_text, writing
+from ..registry import load_features
 
-# What a run writes into its folder; a restart moves these to EXP/archive/<time>/ (params files stay).
-RUN_OUTPUTS = ("checkpoints", "tensorboard", "history.json", "history.csv", "metrics_val_best.json",
-               "metrics_val_last.json", "metrics_test.json", "metrics_valid.json", "metrics_train.json",
-               "training_history.png", "train.log", "params.resolved.json", "predictions_test.npz",
-               "predictions_valid.npz", "predictions_train.npz", "predictions_test.png", "predictions_valid.png",
-               "predictions_train.png", "focus_history.png", "probes")
+_OUTPUTS: dict[str, str] = {}  # glob pattern (relative to EXP) -> what writes it
+
+
+def declare_outputs(owner: str, *patterns: str) -> None:
+    """Declare the files or folders (glob patterns relative to the experiment folder) that ``owner`` writes
+    into an experiment folder. ``--restart`` moves everything declared to ``EXP/archive/<time>/``, so no file
+    describing the archived model stays beside the new run. A feature declares its own in its ``feature.py``.
+
+    Example:
+        >>> declare_outputs("my-feature", "my_report.md", "my_plots")  # doctest: +SKIP
+    """
+    for pattern in patterns:
+        if _OUTPUTS.get(pattern, owner) != owner:
+            raise TrainlabError(f"{pattern!r} is declared by {_OUTPUTS[pattern]} already; {owner} must write "
+                                "under another name.")
+        _OUTPUTS[pattern] = owner
+
+
+def run_outputs() -> dict[str, str]:
+    """Every declared output pattern of an experiment folder, features' included, with what writes it."""
+    load_features()
+    return dict(_OUTPUTS)
+
+
+# what training writes (the engine's callbacks, train.log, the resolved params)
+declare_outputs("train", "checkpoints", "tensorboard", "history.json", "history.csv", "metrics_val_best.json",
+                "metrics_val_last.json", "training_history.png", "train.log", "params.resolved.json")
 
 
 def has_run(folder: Path) -> bool:
@@ -36,7 +58,7 @@ def has_run(folder: Path) -> bool:
 def archive_previous_run(folder: Path) -> Path | None:
     """Move a previous run's outputs into ``folder/archive/<time>/`` (never deletes); None if there were none."""
     folder = Path(folder)
-    present = [folder / name for name in RUN_OUTPUTS if (folder / name).exists()]
+    present = sorted({path for pattern in run_outputs() for path in folder.glob(pattern)})
     if not present:
         return None
     stamp = time.strftime("%Y%m%d-%H%M%S")

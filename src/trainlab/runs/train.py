@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..config import Config, config_to_dict, diff_configs
+from ..config import Config, config_to_dict, diff_configs, fixed_keys
 from ..engine import Callback, Learner
+from ..engine.callbacks.signals import GracefulStop
 from ..engine.checkpoint import checkpoint_config, load_checkpoint
 from ..engine.distributed import shutdown_distributed
-from ..engine.signals import GracefulStop
+from ..engine.factory import learner_from_config
 from ..errors import CheckpointError, ConfigError, TrainingError, listing
 from ..files import check_writable
 from .folder import archive_previous_run, has_run, run_log, write_resolved
@@ -48,11 +49,6 @@ def config_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return [k for k in diff_configs(old, new) if not k.startswith("logging.")]
 
 
-# Settings a checkpoint's weights and optimizer state belong to: a resume cannot change them, even with --force.
-FIXED_ON_RESUME = ("model.name", "model.args", "model.num_classes", "model.small_stem", "model.groups",
-                   "model.freeze", "model.morph", "data.name", "data.channels", "data.image_size", "optim.name")
-
-
 def _previous(folder: Path, cfg: Config, existing: Existing, force: bool) -> tuple[dict | None, bool, bool]:
     """(checkpoint state to resume or None, whether a previous run must be archived first, whether the state
     is resumed with changed settings)."""
@@ -73,7 +69,7 @@ def _previous(folder: Path, cfg: Config, existing: Existing, force: bool) -> tup
         if changed and not force:
             raise ConfigError(f"params changed since {last}: {listing(changed)}. Restore them, or pass --force "
                               "to resume with the new values.")
-        fixed = [key for key in changed if key.startswith(FIXED_ON_RESUME)]
+        fixed = [key for key in changed if key.startswith(tuple(fixed_keys()))]  # declared by each field
         if fixed:
             raise ConfigError(f"cannot resume {last} with changed {listing(fixed)}: its weights and optimizer state "
                               "belong to the old values. Restore them, or start over with --restart.")
@@ -140,7 +136,7 @@ def run_experiment(folder: str | Path, cfg: Config, *, existing: Existing = "ref
         state, archive, changed = _previous(folder, cfg, existing, force) if main else _rank_state(folder, cfg, existing)
         with run_log(folder / "train.log", level=cfg.logging.level, start=False, enabled=main) as file_log:
             stopper = GracefulStop()
-            learner = Learner.from_config(cfg, folder, overfit_batches=overfit_batches,
+            learner = learner_from_config(cfg, folder, overfit_batches=overfit_batches,
                                           callbacks=[stopper, *callbacks])
             if main:
                 moved = archive_previous_run(folder) if archive else None

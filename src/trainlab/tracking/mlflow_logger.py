@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.callback import Callback
-from ..engine.checkpointing import Checkpoint
-from ..engine.reporting import HistoryWriter, PlotHistory
+from ..engine.callbacks.checkpoint import Checkpoint
+from ..engine.callbacks.reporting import HistoryWriter, PlotHistory
 from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class MlflowLogger(Callback):
             self.client = MlflowClient(tracking_uri=self.tracking_uri)
         except MlflowException as e:
             raise ConfigError(f"logging.mlflow: cannot use tracking URI {self.tracking_uri!r}: {e.message} "
-                              "(see docs/inspect.md, MLflow).") from None
+                              "(see docs/inspect.md#mlflow-loggingmlflow).") from None
 
     def _experiment_id(self) -> str:
         found = self.client.get_experiment_by_name(self.experiment)
@@ -106,7 +106,7 @@ class MlflowLogger(Callback):
             if path.is_file():
                 self.client.log_artifact(self.run_id, str(path), artifact_path=str(Path(name).parent)
                                          if "/" in name else None)
-        finished = learner.loop.epoch >= learner.epochs or (learner.should_stop and not learner.interrupted)
+        finished = learner.loop.epoch >= learner.epochs or (learner.should_stop and not learner.stop_now)
         self.client.set_terminated(self.run_id, status="FINISHED" if finished else "KILLED")
 
     def on_exception(self, learner, error: BaseException) -> None:

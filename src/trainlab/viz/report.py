@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..engine.checkpoint import atomic_write_text
+from ..files import atomic_write_text
 
 MANIFEST = "viz.json"
 

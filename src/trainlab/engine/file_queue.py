@@ -4,7 +4,7 @@ Most of the time an epoch's files cost is fsync (on this project's VM: ~8 ms per
 folder, for 4-6 files an epoch). Training need not wait for it: the Learner hands the bytes to a
 :class:`FileQueue` and goes on while a background thread writes them. What stays guaranteed:
 
-- every file is written atomically (:func:`~trainlab.engine.checkpoint.atomic_write_bytes`: a temporary
+- every file is written atomically (:func:`~trainlab.files.atomic_write_bytes`: a temporary
   file, fsync, rename, fsync of the folder), so a crash at any moment leaves the old or the new file,
   complete;
 - files are written in the order they were queued, so ``history.json`` never describes an epoch whose
@@ -32,7 +32,7 @@ import queue
 import threading
 from pathlib import Path
 
-from .checkpoint import atomic_write_bytes
+from ..files import atomic_write_bytes
 
 
 class FileQueue:

@@ -1,8 +1,9 @@
 import torch
 
 from trainlab.config import parse_config
-from trainlab.engine import Callback, Learner
-from trainlab.engine.threads import AdaptiveThreads, configure_threads
+from trainlab.engine import Callback
+from trainlab.engine.callbacks.adaptive_threads import AdaptiveThreads, configure_threads
+from trainlab.engine.factory import learner_from_config
 from trainlab.threads import ThreadPolicy
 
 from .helpers import tiny_learner
@@ -54,9 +55,9 @@ def test_the_config_factory_adds_the_adaptive_callback_unless_turned_off(monkeyp
     monkeypatch.setenv("TRAINLAB_WORKERS", "64")  # 64 workers share the cores: each starts with one thread
     params = {"data": {"name": "synthetic", "args": {"samples": 64, "image_size": 8}}, "model": {"name": "mlp"},
               "train": {"epochs": 1, "num_threads": 2}, "logging": {"progress": "none"}}
-    learner = Learner.from_config(parse_config(params))
+    learner = learner_from_config(parse_config(params))
     found = learner.callbacks.find(AdaptiveThreads)
     assert found is not None and found.policy.cap == 2 and torch.get_num_threads() == 1
     params["train"]["adaptive_threads"] = False
-    learner = Learner.from_config(parse_config(params))
+    learner = learner_from_config(parse_config(params))
     assert learner.callbacks.find(AdaptiveThreads) is None and torch.get_num_threads() == 2

@@ -7,8 +7,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from .callback import Callback
-from .checkpointing import Checkpoint
+from ..callback import Callback
+from .checkpoint import Checkpoint
 
 log = logging.getLogger("trainlab")
 
@@ -60,7 +60,7 @@ class Progress(Callback):
 
     def on_fit_end(self, learner) -> None:
         self._close()
-        if learner.stop_reason and not learner.interrupted and not self.silent:  # the caller reports signals
+        if learner.stop_reason and not learner.stop_now and not self.silent:  # the caller reports signals
             log.info(learner.stop_reason)
 
     def on_exception(self, learner, error: BaseException) -> None:
@@ -94,7 +94,7 @@ class PlotHistory(Callback):
 
     def on_fit_end(self, learner) -> None:
         if len(learner.history):
-            from .plot import plot_history
+            from ..plot import plot_history
 
             plot_history(learner.history, self.exp_dir / "training_history.png")
 

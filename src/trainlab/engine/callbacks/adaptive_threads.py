@@ -12,8 +12,8 @@ import time
 
 import torch
 
-from ..threads import CHECK_EVERY_S, CpuMeter, ThreadPolicy, job_processes, thread_cap
-from .callback import Callback
+from ...threads import CHECK_EVERY_S, CpuMeter, ThreadPolicy, job_processes, thread_cap
+from ..callback import Callback
 
 log = logging.getLogger(__name__)
 

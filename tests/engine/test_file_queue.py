@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from trainlab.engine import Callback, Checkpoint, HistoryWriter
-from trainlab.engine import files as files_module
+from trainlab.engine import file_queue as files_module
 from trainlab.engine.checkpoint import load_checkpoint
-from trainlab.engine.files import FileQueue
+from trainlab.engine.file_queue import FileQueue
 
 from .helpers import tiny_learner
 

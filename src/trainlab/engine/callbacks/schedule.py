@@ -6,8 +6,8 @@ from typing import Any
 
 import torch
 
-from .callback import Callback
-from .monitor import check_monitor, monitored
+from ..callback import Callback
+from ..monitor import check_monitor, monitored
 
 
 class LRSchedule(Callback):
@@ -31,6 +31,11 @@ class LRSchedule(Callback):
             value = monitored(learner.logs, self.monitor)
             if value is not None:
                 self.scheduler.step(value)
+
+    restarts_on_new_settings = True  # the old schedule belongs to the old length and lr
+
+    def restart(self, learner) -> None:
+        self.restart_at(learner.loop)
 
     def restart_at(self, loop) -> None:
         """Move this (freshly built) schedule to where a resumed run stands, as if it had run from the start:

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError, echo, one_line
+from ..errors import ConfigError, echo, one_line
 
 MAX_DEPTH = 24  # params nest a few levels (section.key.args.option); deeper is a broken or hostile file
 MAX_VALUES = 20_000  # values in a params document after YAML aliases are expanded

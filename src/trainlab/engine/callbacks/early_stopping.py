@@ -5,8 +5,8 @@ import copy
 import logging
 from typing import Any
 
-from .callback import Callback
-from .monitor import check_monitor, improved, monitored
+from ..callback import Callback
+from ..monitor import check_monitor, improved, monitored
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class EarlyStopping(Callback):
                                        f"epochs (best {self.best:.4g} at epoch {self.best_epoch})")
 
     def on_fit_end(self, learner) -> None:
-        if learner.interrupted:  # stopped by a signal, to be resumed: the model must stay where the run is
+        if learner.stop_now:  # stopped by a signal, to be resumed: the model must stay where the run is
             return
         if self.restore_best and self.best_weights is not None and self.best_epoch != learner.loop.epoch:
             learner.model.load_state_dict(self.best_weights)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import signal
 import threading
 
-from .callback import Callback
+from ..callback import Callback
 
 
 class GracefulStop(Callback):
@@ -24,7 +24,7 @@ class GracefulStop(Callback):
             if self.received is not None:  # second signal: give up waiting
                 raise KeyboardInterrupt
             self.received = signum
-            learner.should_stop = learner.interrupted = True
+            learner.should_stop = learner.stop_now = True
             learner.stop_reason = f"stopped by {signal.Signals(signum).name}"
 
         for s in self.signals:

@@ -5,8 +5,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .callback import Callback
-from .monitor import check_monitor, improved, monitored
+from ..callback import Callback
+from ..monitor import check_monitor, improved, monitored
 from .schedule import LRSchedule
 
 
@@ -42,7 +42,7 @@ class Checkpoint(Callback):
             learner.save(self.folder / "last.pt", background=True)  # refuses a non-finite loss or weights
 
     def on_fit_end(self, learner) -> None:
-        if learner.interrupted and learner.loop.batch:  # stopped mid-epoch by a signal: resume from here
+        if learner.stop_now and learner.loop.batch:  # stopped mid-epoch by a signal: resume from here
             learner.save(self.folder / "last.pt")
 
     def on_epoch_recorded(self, learner) -> None:
