@@ -8,7 +8,7 @@ accuracy, worst-class accuracy (and which class), per-class accuracy, and the ex
 
 Configurations (names for --configs):
   baseline        no focus
-  focus           k=2, monitor loss, lr_scale 1e-2, after the normal pass (the original method, fixed)
+  focus           k=2, rank_by loss, lr_scale 1e-2, after the normal pass (the original method, fixed)
   reversed        the same, focus pass before the normal pass
   soft            every class drawn with p = softmax(loss / 0.1), same sample budget as k=2
   grad0.5         k=2, grad_scale 0.5, optimizer state shared by both passes (the original's semantics and
@@ -51,17 +51,17 @@ RECIPE: dict[str, Any] = {  # frozen: changing it would make earlier results inc
 LR = {"mode": "lr_scale", "value": 1e-2}
 CONFIGS: dict[str, dict[str, Any] | None] = {
     "baseline": None,
-    "focus": {"k": 2, "monitor": "loss", "penalty": LR},
-    "reversed": {"k": 2, "monitor": "loss", "order": "before", "penalty": LR},
-    "soft": {"k": 2, "monitor": "loss", "mode": "soft", "temperature": 0.1, "penalty": LR},
+    "focus": {"k": 2, "rank_by": "loss", "penalty": LR},
+    "reversed": {"k": 2, "rank_by": "loss", "order": "before", "penalty": LR},
+    "soft": {"k": 2, "rank_by": "loss", "mode": "soft", "temperature": 0.1, "penalty": LR},
     # the original's semantics: gradients x 0.5 and one optimizer state shared by both passes
-    "grad0.5": {"k": 2, "monitor": "loss", "penalty": {"mode": "grad_scale", "value": 0.5}, "optimizer_state": "shared"},
+    "grad0.5": {"k": 2, "rank_by": "loss", "penalty": {"mode": "grad_scale", "value": 0.5}, "optimizer_state": "shared"},
     # exploration: the optimizer-state leak, stronger penalties, k and when
-    "shared": {"k": 2, "monitor": "loss", "penalty": LR, "optimizer_state": "shared"},
-    "lr0.1": {"k": 2, "monitor": "loss", "penalty": {"mode": "lr_scale", "value": 0.1}},
-    "lr1": {"k": 2, "monitor": "loss", "penalty": {"mode": "lr_scale", "value": 1.0}},
-    "k1-lr1": {"k": 1, "monitor": "loss", "penalty": {"mode": "lr_scale", "value": 1.0}},
-    "lr1-after3": {"k": 2, "monitor": "loss", "when": {"after_epoch": 3}, "penalty": {"mode": "lr_scale", "value": 1.0}},
+    "shared": {"k": 2, "rank_by": "loss", "penalty": LR, "optimizer_state": "shared"},
+    "lr0.1": {"k": 2, "rank_by": "loss", "penalty": {"mode": "lr_scale", "value": 0.1}},
+    "lr1": {"k": 2, "rank_by": "loss", "penalty": {"mode": "lr_scale", "value": 1.0}},
+    "k1-lr1": {"k": 1, "rank_by": "loss", "penalty": {"mode": "lr_scale", "value": 1.0}},
+    "lr1-after3": {"k": 2, "rank_by": "loss", "when": {"after_epoch": 3}, "penalty": {"mode": "lr_scale", "value": 1.0}},
 }
 MAIN = ["baseline", "focus", "reversed", "soft", "grad0.5"]
 

@@ -63,7 +63,7 @@ RECIPE: dict[str, Any] = {  # frozen: changing it makes earlier results incompar
     "logging": {"tensorboard": False, "plot": False, "progress": "none"},
 }
 
-ORIGINAL = {"k": 2, "monitor": "loss", "when": "always", "optimizer_state": "shared"}
+ORIGINAL = {"k": 2, "rank_by": "loss", "when": "always", "optimizer_state": "shared"}
 
 
 def _original(value: float, order: str = "after") -> dict[str, Any]:
@@ -78,8 +78,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "focus-0.5-test": {"focus_chosen_on_test": _original(0.5)},
     "reversed-1e-2": {"focus": _original(1e-2, "before")},
     "reversed-1e-2-test": {"focus_chosen_on_test": _original(1e-2, "before")},
-    "focus-default": {"focus": {"k": 2, "monitor": "loss"}},
-    "soft": {"focus": {"k": 2, "monitor": "loss", "mode": "soft", "temperature": 0.1}},
+    "focus-default": {"focus": {"k": 2, "rank_by": "loss"}},
+    "soft": {"focus": {"k": 2, "rank_by": "loss", "mode": "soft", "temperature": 0.1}},
     "reweight": {"loss": {"reweight": {"strength": 0.5}}},
     "focal": {"loss": {"focal": {"gamma": 2.0}}},
     "group-dro": {"loss": {"group_dro": {"step_size": 0.01}}},

@@ -18,7 +18,7 @@ def test_digits_splits_are_disjoint_and_stratified():
     imgs = [loader.images.flatten(1) for loader in (data.train, data.valid, data.test)]
     all_rows = torch.cat(imgs)
     assert len(torch.unique(all_rows, dim=0)) >= len(all_rows) - 20  # a few digits images are exact duplicates
-    assert torch.bincount(data.valid.targets).min() >= 10
+    assert torch.bincount(data.valid.labels).min() >= 10
 
 
 

@@ -47,6 +47,6 @@ def test_subset_and_stream_loader_agree_with_tensor_loader():
     loader = make(train=False)
     sub = loader.subset(torch.tensor([5, 7, 9]))
     assert ids(sub.batches(0)) == [5, 7, 9]
-    dataset = [(loader.images[i], int(loader.targets[i])) for i in range(103)]
-    stream = StreamLoader(dataset, loader.targets, batch_size=10, pipeline=loader.pipeline, train=True, seed=3)
+    dataset = [(loader.images[i], int(loader.labels[i])) for i in range(103)]
+    stream = StreamLoader(dataset, loader.labels, batch_size=10, pipeline=loader.pipeline, train=True, seed=3)
     assert ids(stream.batches(1)) == ids(make().batches(1))

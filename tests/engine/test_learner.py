@@ -191,7 +191,7 @@ def test_train_pass_steps_without_touching_the_epochs_counters_or_per_batch_hook
 def test_train_pass_loss_is_the_sample_weighted_mean():
     learner = tiny_learner(lr=1e-12, optimizer="sgd")  # weights stay (almost exactly) put
     subset = learner.data.train.subset(torch.arange(40), train=False)  # batches of 32 and 8
-    expected = float(torch.nn.functional.cross_entropy(learner.predict(subset), subset.targets))
+    expected = float(torch.nn.functional.cross_entropy(learner.predict(subset), subset.labels))
     assert learner.train_pass(subset)["loss"] == pytest.approx(expected, rel=1e-5)
 
 
@@ -244,7 +244,7 @@ def test_train_pass_freeze_norm_keeps_batchnorm_statistics():
     learner.model.insert(2, torch.nn.BatchNorm1d(32))  # (B, 32) after the first Linear
     learner.fit(1)
     stats = {k: v.clone() for k, v in learner.model[2].state_dict().items()}
-    two_classes = learner.data.train.subset((learner.data.train.targets < 2).nonzero().squeeze(1), train=True)
+    two_classes = learner.data.train.subset((learner.data.train.labels < 2).nonzero().squeeze(1), train=True)
     learner.train_pass(two_classes, freeze_norm=True)
     assert all(torch.equal(v, learner.model[2].state_dict()[k]) for k, v in stats.items())
     assert learner.model.training and learner.model[2].training  # modes restored

@@ -96,7 +96,7 @@ def test_stacking_head_is_trained_on_the_validation_split_only(run):
     from trainlab.data import data_from_config
 
     data = data_from_config(cfg.data, seed=0)
-    assert torch.equal(seen["targets"], torch.as_tensor(data.valid.targets))
+    assert torch.equal(seen["targets"], torch.as_tensor(data.valid.labels))
     picked = pop.results["ensemble_members"]
     expected = torch.stack([torch.load(parent / "members" / i / "evolve_valid_logits.pt") for i in picked])
     assert torch.equal(seen["logits"], expected)

@@ -19,10 +19,10 @@ def phases(spy, epoch):
 
 
 def test_the_focus_pass_touches_only_samples_of_the_chosen_classes():
-    learner = focus_learner(FocusLearning(k=2, monitor="loss"))
+    learner = focus_learner(FocusLearning(k=2, rank_by="loss"))
     spy = spy_on(learner)
     learner.fit(3)
-    targets = learner.data.train.targets
+    targets = learner.data.train.labels
     for epoch, row in enumerate(learner.history.rows):
         classes = row["focus.classes"]
         seen = torch.cat([y for phase, e, y in spy.calls if phase == "focus" and e == epoch])
@@ -35,7 +35,7 @@ def test_the_focus_pass_touches_only_samples_of_the_chosen_classes():
 
 
 def test_classes_are_the_worst_on_the_validation_taken_just_before_focusing():
-    learner = focus_learner(FocusLearning(k=2, monitor="accuracy")).fit(3)
+    learner = focus_learner(FocusLearning(k=2, rank_by="accuracy")).fit(3)
     for row in learner.history.rows:
         pre = row["focus.pre.per_class.accuracy"]
         worst = sorted(range(6), key=lambda c: pre[c])[:2]
@@ -117,7 +117,7 @@ def test_grad_scale_under_adam_is_nearly_a_no_op_unlike_lr_scale():
 
 
 def test_soft_focus_records_probabilities_and_draws_mostly_the_worst():
-    learner = focus_learner(SoftFocusLearning(k=2, monitor="loss", temperature=0.05)).fit(2)
+    learner = focus_learner(SoftFocusLearning(k=2, rank_by="loss", temperature=0.05)).fit(2)
     row = learner.history.rows[-1]
     p = row["focus.per_class.probability"]
     assert sum(p) == pytest.approx(1) and len(p) == 6
@@ -128,8 +128,8 @@ def test_soft_focus_records_probabilities_and_draws_mostly_the_worst():
 
 
 def test_an_unknown_monitor_fails_before_training():
-    with pytest.raises(ConfigError, match="focus.monitor 'precision' is not a per-class metric.*accuracy, loss, f1"):
-        focus_learner(FocusLearning(monitor="precision"))  # refused when the Learner is built
+    with pytest.raises(ConfigError, match="focus.rank_by 'precision' is not a per-class metric.*accuracy, loss, f1"):
+        focus_learner(FocusLearning(rank_by="precision"))  # refused when the Learner is built
 
 
 @pytest.mark.parametrize("strategy", [FocusLearning, ReversedFocusLearning])
@@ -137,7 +137,7 @@ def test_choose_on_test_ranks_classes_on_the_test_split(strategy):
     """The selection-bias control (Python only): the classes come from the test split's per-class losses."""
     from trainlab.focus import FocusCallback
 
-    cb = FocusCallback(strategy(k=2, monitor="loss"), choose_on="test")
+    cb = FocusCallback(strategy(k=2, rank_by="loss"), choose_on="test")
     learner = focus_learner(callbacks=[cb])
     test_losses = []
     original = learner.evaluate

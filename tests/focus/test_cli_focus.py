@@ -23,7 +23,7 @@ def run(capsys, *argv):
 
 
 def test_train_with_focus_records_history_and_resumes(tmp_path, tiny_params, capsys):
-    params = {**tiny_params, "focus": {"k": 1, "monitor": "accuracy", "when": {"every": 2}, "pass": {"steps": 3}},
+    params = {**tiny_params, "focus": {"k": 1, "rank_by": "accuracy", "when": {"every": 2}, "pass": {"steps": 3}},
               "logging": {**tiny_params["logging"], "plot": True}}
     exp = write_exp(tmp_path / "exp", params)
     code, _, err = run(capsys, "train", exp, "--set", "train.epochs=2")

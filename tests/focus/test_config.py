@@ -8,7 +8,7 @@ from trainlab.focus import FocusCallback, ReversedFocusLearning, SoftFocusLearni
 
 def test_defaults_match_the_issue():
     f = parse_config({"focus": {}}).focus
-    assert (f.k, f.monitor, f.split, f.when, f.order, f.mode) == (2, "loss", "valid", "always", "after", "hard")
+    assert (f.k, f.rank_by, f.split, f.when, f.order, f.mode) == (2, "loss", "valid", "always", "after", "hard")
     assert (f.penalty.mode, f.penalty.value, f.pass_) == ("lr_scale", 1e-2, "full")
 
 
@@ -30,9 +30,9 @@ def test_bad_values_name_what_is_allowed(bad, match):
 
 
 def test_pass_alias_round_trips_through_the_saved_config():
-    cfg = parse_config({}, ["focus.pass.steps=7", "focus.when.every=2", "focus.monitor=valid.per_class.f1"])
+    cfg = parse_config({}, ["focus.pass.steps=7", "focus.when.every=2", "focus.rank_by=valid.per_class.f1"])
     saved = config_to_dict(cfg)["focus"]
-    assert saved["pass"] == {"steps": 7} and "pass_" not in saved and saved["monitor"] == "f1"
+    assert saved["pass"] == {"steps": 7} and "pass_" not in saved and saved["rank_by"] == "f1"
     assert parse_config(config_to_dict(cfg)).focus == cfg.focus
 
 

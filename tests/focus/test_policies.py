@@ -41,7 +41,7 @@ def test_plateau_unknown_metric_is_a_config_error_once_validation_exists():
 
 @pytest.mark.parametrize("when,policy", [
     ("always", Always()), ({"every": 4}, Every(4)), ({"after_epoch": 2}, AfterEpoch(2)),
-    ({"plateau": {"metric": "valid.accuracy", "patience": 3}}, Plateau("valid.accuracy", 3, None)),
+    ({"plateau": {"monitor": "valid.accuracy", "patience": 3}}, Plateau("valid.accuracy", 3, None)),
 ])
 def test_policy_from_config(when, policy):
     assert policy_from_config(parse_config({"focus": {"when": when}}).focus.when) == policy

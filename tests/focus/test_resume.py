@@ -21,7 +21,7 @@ class CrashingSoft(SoftFocusLearning):
 
 
 def soft(cls=SoftFocusLearning):
-    return cls(k=2, monitor="loss", temperature=0.2, seed=7)
+    return cls(k=2, rank_by="loss", temperature=0.2, seed=7)
 
 
 def assert_same_run(a, b):

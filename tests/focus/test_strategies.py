@@ -20,7 +20,7 @@ PER_CLASS = {"loss": [0.2, 1.5, 0.1, 0.9, 0.4], "accuracy": [0.95, 0.55, 0.97, 0
     ("valid.per_class.loss", 1, [1]),
 ])
 def test_pick_the_k_worst_in_the_metric_direction(monitor, k, expected):
-    assert FocusLearning(k=k, monitor=monitor).pick_classes(PER_CLASS) == expected
+    assert FocusLearning(k=k, rank_by=monitor).pick_classes(PER_CLASS) == expected
 
 
 @given(st.lists(st.floats(0, 5, allow_nan=False), min_size=2, max_size=12), st.integers(1, 12))
@@ -28,7 +28,7 @@ def test_pick_the_k_worst_in_the_metric_direction(monitor, k, expected):
 def test_picked_classes_are_never_better_than_the_rest(values, k):
     k = min(k, len(values))
     for monitor in ("loss", "accuracy"):
-        picked = FocusLearning(k=k, monitor=monitor).pick_classes({monitor: values})
+        picked = FocusLearning(k=k, rank_by=monitor).pick_classes({monitor: values})
         rest = [v for i, v in enumerate(values) if i not in picked]
         assert len(picked) == len(set(picked)) == k
         if rest:
@@ -37,14 +37,14 @@ def test_picked_classes_are_never_better_than_the_rest(values, k):
 
 def test_classes_without_validation_samples_are_not_picked():
     per_class = {"accuracy": [0.0, 0.5, 0.9], "support": [0, 10, 10]}
-    assert FocusLearning(k=1, monitor="accuracy").pick_classes(per_class) == [1]
+    assert FocusLearning(k=1, rank_by="accuracy").pick_classes(per_class) == [1]
 
 
 def test_bad_k_and_monitor_are_config_errors():
     with pytest.raises(ConfigError, match="focus.k is 6 but the data has 5 classes"):
         FocusLearning(k=6).pick_classes(PER_CLASS)
     with pytest.raises(ConfigError, match="'precision' is not a per-class validation metric; recorded: accuracy, f1, loss"):
-        FocusLearning(monitor="precision").pick_classes(PER_CLASS)
+        FocusLearning(rank_by="precision").pick_classes(PER_CLASS)
     with pytest.raises(ConfigError, match="lr_scale"):
         FocusLearning(penalty_mode="lr")
 
@@ -67,7 +67,7 @@ def test_focus_batches_are_shuffled_across_classes_and_cover_the_subset_once():
     classes = [2, 5]
     batches = list(FocusLearning().focus_batches(classes, train=data.train, epoch=0))
     labels = torch.cat([y for _, y in batches])
-    expected = int(torch.isin(data.train.targets, torch.tensor(classes)).sum())
+    expected = int(torch.isin(data.train.labels, torch.tensor(classes)).sum())
     assert len(labels) == expected and set(labels.tolist()) == set(classes)
     # shuffled: the classes interleave (the original ran one class, then the other)
     switches = int((labels[1:] != labels[:-1]).sum())
@@ -89,7 +89,7 @@ def test_a_step_budget_repeats_the_subset_in_a_new_order():
 
 def test_no_training_samples_gives_no_batches():
     data = focus_data()
-    data.train.targets = data.train.targets.clamp(max=4)  # class 5 gone from training
+    data.train.labels = data.train.labels.clamp(max=4)  # class 5 gone from training
     assert list(FocusLearning(steps=5).focus_batches([5], train=data.train, epoch=0)) == []
 
 
@@ -101,7 +101,7 @@ def test_no_training_samples_gives_no_batches():
 def test_soft_probabilities_sum_to_one_and_rise_with_the_error(values, temperature):
     v = torch.tensor(values, dtype=torch.double)
     for monitor in ("loss", "accuracy"):
-        p = focus_probabilities(v, monitor=monitor, temperature=temperature)
+        p = focus_probabilities(v, rank_by=monitor, temperature=temperature)
         assert p.sum().item() == pytest.approx(1.0) and (p >= 0).all()
         error = v if monitor == "loss" else -v
         order = torch.argsort(error)
@@ -110,18 +110,18 @@ def test_soft_probabilities_sum_to_one_and_rise_with_the_error(values, temperatu
 
 def test_soft_temperature_limits():
     acc = torch.tensor([0.9, 0.5, 0.8])
-    cold = focus_probabilities(acc, monitor="accuracy", temperature=1e-3)
-    hot = focus_probabilities(acc, monitor="accuracy", temperature=1e3)
+    cold = focus_probabilities(acc, rank_by="accuracy", temperature=1e-3)
+    hot = focus_probabilities(acc, rank_by="accuracy", temperature=1e3)
     assert cold.argmax() == 1 and cold[1] > 0.999
     assert torch.allclose(hot, torch.full((3,), 1 / 3, dtype=torch.double), atol=1e-3)
     # closed form for two classes: p_worst = 1 / (1 + exp(-(e1 - e0) / T))
-    two = focus_probabilities(torch.tensor([1.0, 0.4]), monitor="loss", temperature=0.3)
+    two = focus_probabilities(torch.tensor([1.0, 0.4]), rank_by="loss", temperature=0.3)
     assert two[0].item() == pytest.approx(1 / (1 + torch.exp(torch.tensor(-0.6 / 0.3)).item()))
 
 
 def test_soft_draws_follow_the_probabilities_with_the_hard_budget():
     targets = torch.arange(6000) % 3  # 2000 per class
-    s = SoftFocusLearning(k=1, monitor="loss", temperature=0.5, seed=1)
+    s = SoftFocusLearning(k=1, rank_by="loss", temperature=0.5, seed=1)
     picked = s.pick_classes({"loss": [0.2, 0.9, 0.5], "support": [5, 5, 5]})
     assert picked == [1]
     idx = s.focus_indices(picked, targets=targets)
@@ -132,14 +132,14 @@ def test_soft_draws_follow_the_probabilities_with_the_hard_budget():
 
 
 def test_soft_classes_without_support_get_probability_zero():
-    s = SoftFocusLearning(k=1, monitor="accuracy")
+    s = SoftFocusLearning(k=1, rank_by="accuracy")
     s.pick_classes({"accuracy": [0.0, 0.7, 0.9], "support": [0, 4, 4]})
     assert s.probabilities[0] == 0 and sum(s.probabilities) == pytest.approx(1)
 
 
 def test_soft_draws_are_reproducible_from_the_saved_generator_state():
     targets = torch.arange(300) % 3
-    s = SoftFocusLearning(k=1, monitor="loss", seed=3)
+    s = SoftFocusLearning(k=1, rank_by="loss", seed=3)
     s.pick_classes({"loss": [0.5, 0.6, 0.55]})
     state = s.state_dict()
     first = s.focus_indices([1], targets=targets)

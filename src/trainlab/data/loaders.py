@@ -29,16 +29,15 @@ def mix_seed(*parts: int) -> int:
 class BatchLoader:
     """Base: index order, sharding, resuming. Subclasses turn index batches into uint8 tensors."""
 
-    def __init__(self, targets: Tensor, *, batch_size: int, pipeline: BatchPipeline, train: bool, seed: int = 0,
-                 device: torch.device | str = "cpu", rank: int = 0, world_size: int = 1) -> None:
-        self.targets = targets.long()  # (N,), every sample of this split (all ranks)
+    def __init__(self, num_samples: int, *, labels: Tensor | None = None, batch_size: int, pipeline: BatchPipeline,
+                 train: bool, seed: int = 0, device: torch.device | str = "cpu", rank: int = 0,
+                 world_size: int = 1) -> None:
+        self.num_samples = num_samples  # every sample of this split (all ranks)
+        # (N,) the class of each sample, or None where a sample has no single class (detection, text lines)
+        self.labels = None if labels is None else labels.long()
         self.batch_size, self.pipeline, self.train, self.seed = batch_size, pipeline, train, seed
         self.device = torch.device(device)
         self.rank, self.world_size = rank, world_size
-
-    @property
-    def num_samples(self) -> int:
-        return len(self.targets)
 
     def indices(self, epoch: int) -> Tensor:
         """The sample indices this rank visits in ``epoch``, in order."""
@@ -80,17 +79,17 @@ class BatchLoader:
 class TensorLoader(BatchLoader):
     """A split held in memory as uint8 (N, C, H, W); batches are gathered by indexing, no workers."""
 
-    def __init__(self, images: Tensor, targets: Tensor, **kwargs) -> None:
-        super().__init__(targets, **kwargs)
+    def __init__(self, images: Tensor, labels: Tensor, **kwargs) -> None:
+        super().__init__(len(labels), labels=labels, **kwargs)
         self.images = images
 
     def _fetch(self, index_batches: list[Tensor]) -> Iterator[tuple[Tensor, Tensor]]:
         for idx in index_batches:
-            yield self.images[idx], self.targets[idx]
+            yield self.images[idx], self.labels[idx]
 
     def subset(self, indices: Tensor, *, train: bool | None = None) -> TensorLoader:
         """A loader over some samples of this split (e.g. the classes Focus Learning trains on)."""
-        return TensorLoader(self.images[indices], self.targets[indices], batch_size=self.batch_size,
+        return TensorLoader(self.images[indices], self.labels[indices], batch_size=self.batch_size,
                             pipeline=self.pipeline, train=self.train if train is None else train, seed=self.seed,
                             device=self.device, rank=self.rank, world_size=self.world_size)
 
@@ -98,8 +97,8 @@ class TensorLoader(BatchLoader):
 class StreamLoader(BatchLoader):
     """A split read from files by DataLoader workers (e.g. an image folder); same order and RNG rules."""
 
-    def __init__(self, dataset: Dataset, targets: Tensor, *, num_workers: int = 0, **kwargs) -> None:
-        super().__init__(targets, **kwargs)
+    def __init__(self, dataset: Dataset, labels: Tensor, *, num_workers: int = 0, **kwargs) -> None:
+        super().__init__(len(labels), labels=labels, **kwargs)
         self.dataset, self.num_workers = dataset, num_workers
 
     def _fetch(self, index_batches: list[Tensor]) -> Iterator[tuple[Tensor, Tensor]]:
@@ -109,7 +108,7 @@ class StreamLoader(BatchLoader):
             yield images, torch.as_tensor(labels)
 
     def subset(self, indices: Tensor, *, train: bool | None = None) -> StreamLoader:
-        return StreamLoader(torch.utils.data.Subset(self.dataset, indices.tolist()), self.targets[indices],
+        return StreamLoader(torch.utils.data.Subset(self.dataset, indices.tolist()), self.labels[indices],
                             num_workers=self.num_workers, batch_size=self.batch_size, pipeline=self.pipeline,
                             train=self.train if train is None else train, seed=self.seed, device=self.device,
                             rank=self.rank, world_size=self.world_size)

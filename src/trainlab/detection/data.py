@@ -134,14 +134,13 @@ class DetectionPipeline(Normalizing):
 class DetectionLoader(BatchLoader):
     """Batches (x float (B, C, H, W), :class:`DetectionTargets`) of a :class:`DetectionSplit` on the device.
 
-    ``targets`` (what the base class counts samples by) is each image's box count: detection has no
-    per-image class.
+    ``labels`` is None: an image has boxes of several classes, not one class.
     """
 
     def __init__(self, split: DetectionSplit, *, batch_size: int, pipeline: DetectionPipeline, train: bool,
                  seed: int = 0, device: torch.device | str = "cpu", rank: int = 0, world_size: int = 1,
                  index: Tensor | None = None) -> None:
-        super().__init__(split.counts, batch_size=batch_size, pipeline=pipeline, train=train, seed=seed,
+        super().__init__(len(split), batch_size=batch_size, pipeline=pipeline, train=train, seed=seed,
                          device=device, rank=rank, world_size=world_size)
         self.split = split
         self.index = torch.arange(len(split)) if index is None else index  # image ids in the original split

@@ -103,7 +103,7 @@ def learner_from_config(cfg: Config, exp_dir: Path | None = None, *, callbacks: 
     seed_everything(t.seed)
     data, make_task = data_and_task(cfg, device=device, rank=dist.rank, world_size=dist.world_size)
     if overfit_batches:  # train and validate on the same few fixed batches: a model should reach ~100%
-        n = min(len(data.train.targets), overfit_batches * cfg.data.batch_size)
+        n = min(data.train.num_samples, overfit_batches * cfg.data.batch_size)
         data.train = data.train.subset(torch.arange(n), train=False)
         data.valid = data.train
     seed_everything(t.seed)  # the model's init does not depend on how much randomness the data used

@@ -63,7 +63,7 @@ def finish(parent: Path, pop: Population, cfg: Config, data: DataBundle) -> dict
         raise DataError(f"dataset {cfg.data.name!r} has no test split; evolve reports test metrics, use a dataset "
                         "with one (or set data.test_fraction).")
     alive = sorted(pop.alive(), key=lambda m: m.id)
-    yv, yt = torch.as_tensor(data.valid.targets).cpu(), torch.as_tensor(data.test.targets).cpu()
+    yv, yt = data.valid.labels.cpu(), data.test.labels.cpu()
     picks = [alive[i] for i in select(ev.selection, correctness(parent, alive, yv), ev.ensemble.size)]
     best = max(alive, key=lambda m: (m.valid_accuracy, -int(m.id[1:])))
     test_logits = {m.id: member_logits(parent / m.dir, data, "test") for m in [*picks, best]}

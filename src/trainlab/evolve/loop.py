@@ -94,7 +94,7 @@ def evolve(parent: str | Path, cfg: Config, *, workers: int = 1) -> Population:
                 log.info(pop.stopped)
                 pop.phase = "final"
                 break
-            _select_survivors(parent, pop, ev.keep, ev.selection, torch.as_tensor(data.valid.targets))
+            _select_survivors(parent, pop, ev.keep, ev.selection, data.valid.labels)
             pop.phase = "mutate"
             pop.save(parent)
         if pop.phase == "mutate":

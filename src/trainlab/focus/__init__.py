@@ -6,7 +6,7 @@ learning-rate scale). Enable it with a ``focus`` section in the params file, or 
 
 Example:
     >>> from trainlab.focus import FocusCallback, FocusLearning
-    >>> cb = FocusCallback(FocusLearning(k=2, monitor="loss", penalty=1e-2))
+    >>> cb = FocusCallback(FocusLearning(k=2, rank_by="loss", penalty=1e-2))
     >>> cb.strategy.train_pass_args()
     {'max_steps': None, 'lr_scale': 0.01, 'freeze_norm': True, 'restore_optimizer_state': True}
 """

@@ -21,7 +21,7 @@ def strategy_from_config(cfg: FocusConfig, *, seed: int = 0) -> FocusLearning:
     if cfg.split != "valid":  # the config refuses it too; this guards hand-built sections
         raise ConfigError(f"focus.split is {cfg.split!r}; only 'valid' may choose what to train on.")
     name = "soft" if cfg.mode == "soft" else ("reversed" if cfg.order == "before" else "focus")
-    kwargs = dict(k=cfg.k, monitor=cfg.monitor, when=policy_from_config(cfg.when), order=cfg.order,
+    kwargs = dict(k=cfg.k, rank_by=cfg.rank_by, when=policy_from_config(cfg.when), order=cfg.order,
                   penalty_mode=cfg.penalty.mode, penalty=cfg.penalty.value,
                   steps=None if cfg.pass_ == "full" else cfg.pass_.steps, freeze_norm=cfg.freeze_norm,
                   optimizer_state=cfg.optimizer_state, seed=seed)

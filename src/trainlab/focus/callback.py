@@ -56,7 +56,7 @@ class FocusCallback(Callback):
 
     Example:
         >>> from trainlab.focus import FocusLearning
-        >>> cb = FocusCallback(FocusLearning(k=2, monitor="loss"))
+        >>> cb = FocusCallback(FocusLearning(k=2, rank_by="loss"))
         >>> learner = Learner(model, data, optimizer=opt, callbacks=[cb]).fit(3)  # doctest: +SKIP
         >>> learner.history.rows[-1]["focus.classes"]  # doctest: +SKIP
         [6, 2]
@@ -75,12 +75,12 @@ class FocusCallback(Callback):
     # ------------------------------------------------------------------ hooks
     def on_setup(self, learner) -> None:
         per_class = empty_compute(learner.task.metrics()).get("per_class", {})
-        if self.strategy.monitor not in per_class:
-            raise ConfigError(f"focus.monitor {self.strategy.monitor!r} is not a per-class metric of this task; "
+        if self.strategy.rank_by not in per_class:
+            raise ConfigError(f"focus.rank_by {self.strategy.rank_by!r} is not a per-class metric of this task; "
                               f"allowed: {', '.join(k for k in per_class if k != 'support') or 'none'}.")
-        metric = getattr(self.strategy.when, "metric", None)  # the plateau policy watches a metric
-        if metric is not None:
-            check_monitor(learner, metric, "focus.when.plateau.metric")
+        watched = getattr(self.strategy.when, "monitor", None)  # the plateau policy watches a metric
+        if watched is not None:
+            check_monitor(learner, watched, "focus.when.plateau.monitor")
         if self.choose_on == "test":
             learner.data.split("test")  # raises when the data has no test split
             log.warning("focus chooses its classes on the TEST split: every test number of this run is biased "
@@ -144,7 +144,7 @@ class FocusCallback(Callback):
         record = {"focus.classes": list(classes), "focus.steps": result["steps"], "focus.loss": result["loss"],
                   "focus.samples": int(counts.sum()), "focus.time": time.perf_counter() - start,
                   "focus.per_class.samples": counts.tolist()}
-        monitored = f"per_class.{self.strategy.monitor}"
+        monitored = f"per_class.{self.strategy.rank_by}"
         for key in dict.fromkeys([*RECORDED, monitored]):
             if f"{chosen}{key}" in pre:
                 record[f"focus.pre.{key}"] = pre[f"{chosen}{key}"]

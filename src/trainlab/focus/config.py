@@ -19,7 +19,7 @@ class FocusPenalty(Section):
 class FocusPlateauRule(Section):
     """Focus while a metric has not beaten its best for some epochs."""
 
-    metric: str = Field("valid.loss", description="the metric watched")
+    monitor: str = Field("valid.loss", description="the metric watched")
     patience: int = Field(2, gt=0, description="epochs without a new best before focusing")
     mode: Literal["min", "max"] | None = Field(None, description="min if lower is better (default for losses), max "
                                                                  "otherwise")
@@ -56,14 +56,14 @@ class FocusConfig(Section):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, validate_by_name=True,
                               validate_by_alias=True, serialize_by_alias=True)
     k: int = Field(2, gt=0, description="classes per focus pass")
-    monitor: str = Field("loss", description="the per-class validation metric that ranks classes: loss (highest is "
+    rank_by: str = Field("loss", description="the per-class validation metric that ranks classes: loss (highest is "
                                              "worst), accuracy or f1 (lowest is worst)")
     split: Literal["valid"] = Field("valid", description="the split that ranks classes: valid only (the test split "
                                                          "must never choose what to train on)")
     when: Annotated[Annotated[Literal["always"], Tag("always")] | Annotated[FocusEvery, Tag("every")]
                     | Annotated[FocusAfterEpoch, Tag("after_epoch")] | Annotated[FocusPlateau, Tag("plateau")],
                     Discriminator(_policy_tag)] = Field("always", description="always | {every: N} | "
-                                                        "{after_epoch: N} | {plateau: {metric, patience, mode}}")
+                                                        "{after_epoch: N} | {plateau: {monitor, patience, mode}}")
     order: Literal["after", "before"] = Field("after", description="after the normal pass, or before it (the "
                                                                    "reversed variant)")
     penalty: FocusPenalty = Field(FocusPenalty(), description="how focus steps are damped")
@@ -91,7 +91,7 @@ class FocusConfig(Section):
     def _known_policy(cls, v: Any) -> Any:
         if v != "always" and not (isinstance(v, dict) and len(v) == 1 and set(v) <= {"every", "after_epoch", "plateau"}):
             raise ValueError(f"unknown focus policy {v!r}; allowed: 'always', {{every: N}}, {{after_epoch: N}}, "
-                             "{plateau: {metric, patience}}")
+                             "{plateau: {monitor, patience}}")
         return v
 
     @field_validator("pass_", mode="before")
@@ -102,7 +102,7 @@ class FocusConfig(Section):
                              "classes once) or {steps: N} (N optimizer steps)")
         return v
 
-    @field_validator("monitor")
+    @field_validator("rank_by")
     @classmethod
-    def _short_monitor(cls, v: str) -> str:
+    def _short_rank_by(cls, v: str) -> str:
         return v.removeprefix("valid.per_class.")

@@ -69,7 +69,7 @@ class AfterEpoch:
 
 @dataclass(frozen=True)
 class Plateau:
-    """Focus while ``metric`` has not improved on its best for ``patience`` recorded epochs.
+    """Focus while ``monitor`` has not improved on its best for ``patience`` recorded epochs.
 
     ``mode`` says which way is better (default: "min" for names ending in "loss", else "max"). Once the
     metric improves again, focusing pauses until the next plateau.
@@ -80,19 +80,19 @@ class Plateau:
         (True, False)
     """
 
-    metric: str = "valid.loss"
+    monitor: str = "valid.loss"
     patience: int = 2
     mode: str | None = None
 
     def __call__(self, history: History, epoch: int) -> bool:
-        values = [float(v) for v in history.values(self.metric) if isinstance(v, int | float) and not math.isnan(v)]
+        values = [float(v) for v in history.values(self.monitor) if isinstance(v, int | float) and not math.isnan(v)]
         if not values:
             recorded = sorted(history.metric_names())
             if recorded and any(k.startswith("valid.") for k in recorded):
-                raise ConfigError(f"focus.when.plateau.metric {self.metric!r} is not recorded."
-                                  f"{close_matches(self.metric, recorded)} Recorded: {', '.join(recorded)}.")
+                raise ConfigError(f"focus.when.plateau.monitor {self.monitor!r} is not recorded."
+                                  f"{close_matches(self.monitor, recorded)} Recorded: {', '.join(recorded)}.")
             return False
-        minimize = (self.mode or ("min" if self.metric.endswith("loss") else "max")) == "min"
+        minimize = (self.mode or ("min" if self.monitor.endswith("loss") else "max")) == "min"
         best = min(values) if minimize else max(values)
         since_best = len(values) - 1 - values.index(best)  # first time the best value was reached
         return since_best >= self.patience
@@ -113,6 +113,6 @@ def policy_from_config(when) -> FocusPolicy:
         return AfterEpoch(when.after_epoch)
     if hasattr(when, "plateau"):
         rule = when.plateau
-        return Plateau(rule.metric, rule.patience, rule.mode)
+        return Plateau(rule.monitor, rule.patience, rule.mode)
     raise ConfigError(f"unknown focus.when {when!r}; allowed: 'always', {{every: N}}, {{after_epoch: N}}, "
-                      "{plateau: {metric, patience}}.")
+                      "{plateau: {monitor, patience}}.")

@@ -10,7 +10,7 @@ subset is shuffled (the original iterated one class after the other); the dampin
 scale by default (a gradient scale, the original "penalty", is nearly a no-op under Adam).
 
 Example:
-    >>> s = FocusLearning(k=2, monitor="accuracy")
+    >>> s = FocusLearning(k=2, rank_by="accuracy")
     >>> s.pick_classes({"accuracy": [0.9, 0.4, 0.8, 0.6]})
     [1, 3]
 """
@@ -39,27 +39,27 @@ FOCUS_STRATEGIES: Registry[type[FocusLearning]] = Registry("focus strategy")
 FOCUS_KEY = 1_000_000
 
 
-def higher_is_worse(monitor: str) -> bool:
+def higher_is_worse(rank_by: str) -> bool:
     """Losses are worst when highest; scores (accuracy, f1, ...) when lowest.
 
     Example:
         >>> higher_is_worse("loss"), higher_is_worse("accuracy")
         (True, False)
     """
-    return monitor.endswith("loss")
+    return rank_by.endswith("loss")
 
 
-def focus_probabilities(values: Tensor, *, monitor: str, temperature: float) -> Tensor:
+def focus_probabilities(values: Tensor, *, rank_by: str, temperature: float) -> Tensor:
     """Soft focus: p(class) = softmax(error / temperature), error = the loss, or minus the score.
 
     ``values`` (C,) holds the per-class monitored metric. A small temperature approaches "only the worst
     class", a large one a uniform draw; the temperature is in the metric's units.
 
     Example:
-        >>> [round(p, 4) for p in focus_probabilities(torch.tensor([0.9, 0.5]), monitor="accuracy", temperature=0.1).tolist()]
+        >>> [round(p, 4) for p in focus_probabilities(torch.tensor([0.9, 0.5]), rank_by="accuracy", temperature=0.1).tolist()]
         [0.018, 0.982]
     """
-    errors = values.double() if higher_is_worse(monitor) else -values.double()  # (C,)
+    errors = values.double() if higher_is_worse(rank_by) else -values.double()  # (C,)
     return torch.softmax(errors / temperature, dim=0)
 
 
@@ -69,7 +69,7 @@ class FocusLearning:
 
     Args:
         k: how many classes to focus on.
-        monitor: the per-class validation metric that ranks classes ("loss", "accuracy", "f1", ...).
+        rank_by: the per-class validation metric that ranks classes ("loss", "accuracy", "f1", ...).
         when: a policy ``(history, epoch) -> bool`` (see :mod:`trainlab.focus.policies`).
         order: "after" (focus after the normal pass) or "before" (the reversed variant).
         penalty_mode: "lr_scale" (lr × penalty for focus steps only) or "grad_scale" (gradients × penalty).
@@ -86,13 +86,13 @@ class FocusLearning:
     :meth:`focus_batches` to change a decision.
 
     Example:
-        >>> FocusLearning(k=1, monitor="loss").pick_classes({"loss": [0.2, 1.3, 0.7]})
+        >>> FocusLearning(k=1, rank_by="loss").pick_classes({"loss": [0.2, 1.3, 0.7]})
         [1]
     """
 
     order = "after"
 
-    def __init__(self, *, k: int = 2, monitor: str = "loss", when: FocusPolicy | None = None,
+    def __init__(self, *, k: int = 2, rank_by: str = "loss", when: FocusPolicy | None = None,
                  order: str | None = None, penalty_mode: str = "lr_scale", penalty: float = 1e-2,
                  steps: int | None = None, freeze_norm: bool = True, optimizer_state: str = "restore",
                  seed: int = 0) -> None:
@@ -104,7 +104,7 @@ class FocusLearning:
             raise ConfigError(f"focus optimizer_state {optimizer_state!r}; allowed: 'restore' or 'shared'.")
         if k < 1 or (steps is not None and steps < 1):
             raise ConfigError(f"focus k must be >= 1 (got {k}) and steps None or >= 1 (got {steps}).")
-        self.k, self.monitor, self.when = k, monitor.removeprefix("valid.per_class."), when or Always()
+        self.k, self.rank_by, self.when = k, rank_by.removeprefix("valid.per_class."), when or Always()
         self.order = order or type(self).order
         self.penalty_mode, self.penalty, self.steps, self.freeze_norm = penalty_mode, penalty, steps, freeze_norm
         self.optimizer_state = optimizer_state
@@ -125,7 +125,7 @@ class FocusLearning:
         if self.k > len(values):
             raise ConfigError(f"focus.k is {self.k} but the data has {len(values)} classes; choose k <= {len(values)}.")
         support = per_class.get("support")
-        ranked = sorted(range(len(values)), key=lambda c: -values[c] if higher_is_worse(self.monitor) else values[c])
+        ranked = sorted(range(len(values)), key=lambda c: -values[c] if higher_is_worse(self.rank_by) else values[c])
         ranked = [c for c in ranked if support is None or support[c] > 0]
         return ranked[: self.k]
 
@@ -140,7 +140,7 @@ class FocusLearning:
         One pass over :meth:`focus_indices`; with a step budget the subset is repeated (each time in a new
         order) until the Learner has taken ``steps`` steps.
         """
-        indices = self.focus_indices(classes, targets=train.targets)
+        indices = self.focus_indices(classes, targets=train.labels)
         if len(indices) == 0:
             log.warning("focus: classes %s have no training samples; no focus pass this epoch", classes)
             return
@@ -170,10 +170,10 @@ class FocusLearning:
         self.generator.set_state(state["generator"])
 
     def _monitored(self, per_class: dict[str, list[float]]) -> list[float]:
-        if self.monitor not in per_class:
-            raise ConfigError(f"focus.monitor {self.monitor!r} is not a per-class validation metric; recorded: "
+        if self.rank_by not in per_class:
+            raise ConfigError(f"focus.rank_by {self.rank_by!r} is not a per-class validation metric; recorded: "
                               f"{', '.join(sorted(k for k in per_class if k != 'support'))}.")
-        return [float(v) for v in per_class[self.monitor]]
+        return [float(v) for v in per_class[self.rank_by]]
 
 
 @FOCUS_STRATEGIES.register("reversed")
@@ -201,7 +201,7 @@ class SoftFocusLearning(FocusLearning):
     class has enough). The draws use the strategy's generator, saved in checkpoints.
 
     Example:
-        >>> s = SoftFocusLearning(k=1, monitor="accuracy", temperature=0.05)
+        >>> s = SoftFocusLearning(k=1, rank_by="accuracy", temperature=0.05)
         >>> s.pick_classes({"accuracy": [0.95, 0.60, 0.90]})
         [1]
         >>> [round(p, 3) for p in s.probabilities]
@@ -217,7 +217,7 @@ class SoftFocusLearning(FocusLearning):
 
     def pick_classes(self, per_class: dict[str, list[float]]) -> list[int]:
         """Set :attr:`probabilities` (C,) and return the k most probable classes (for the record)."""
-        probs = focus_probabilities(torch.tensor(self._monitored(per_class)), monitor=self.monitor,
+        probs = focus_probabilities(torch.tensor(self._monitored(per_class)), rank_by=self.rank_by,
                                     temperature=self.temperature)
         support = per_class.get("support")
         if support is not None:  # a class without validation samples has no measured error

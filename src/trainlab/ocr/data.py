@@ -112,12 +112,12 @@ class LineLoader(BatchLoader):
 
     ``bucket`` > 0 (training only): the epoch's shuffled lines are cut into chunks of ``bucket`` batches,
     each chunk is sorted by width and cut into batches, and the batches are shuffled: batches of similar
-    widths, still a different mix every epoch. ``targets`` is a placeholder (zeros): lines have no class.
+    widths, still a different mix every epoch. ``labels`` is None: a line has no class.
     """
 
     def __init__(self, split: LineSplit, *, batch_size: int, pipeline: LinePipeline, train: bool, seed: int = 0,
                  device: torch.device | str = "cpu", rank: int = 0, world_size: int = 1, bucket: int = 0) -> None:
-        super().__init__(torch.zeros(len(split), dtype=torch.long), batch_size=batch_size, pipeline=pipeline,
+        super().__init__(len(split), batch_size=batch_size, pipeline=pipeline,
                          train=train, seed=seed, device=device, rank=rank, world_size=world_size)
         self.split, self.bucket = split, bucket
 
