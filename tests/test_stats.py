@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from trainlab.stats import mcnemar_exact, mean_sd, paired_test
@@ -34,3 +36,13 @@ def test_paired_interval_matches_the_interval_scipys_paired_t_test_inverts():
     assert mean == pytest.approx(0.02) and (low, high) == pytest.approx((ci.low, ci.high), rel=1e-9)
     assert low > 0 and paired_test(a, b) < 0.05  # the interval excludes 0 exactly when p < 0.05
     assert paired_interval([0.5], [0.6])[1:] == (float("-inf"), float("inf"))
+
+
+def test_holm_by_hand():
+    from trainlab.stats import holm
+
+    # sorted: 0.01 (x4 = 0.04), 0.03 (x3 = 0.09), 0.04 (x2 = 0.08 -> kept at 0.09: monotone), 0.5 (x1)
+    assert holm([0.01, 0.04, 0.03, 0.5]) == pytest.approx([0.04, 0.09, 0.09, 0.5])
+    assert holm([0.6, 0.6]) == [1.0, 1.0]  # capped
+    out = holm([0.02, float("nan"), 0.02])
+    assert out[0] == out[2] == pytest.approx(0.04) and math.isnan(out[1])  # a missing test is not counted

@@ -126,3 +126,41 @@ def test_the_per_class_comparison_plot_shows_paired_differences(tmp_path):
     result = SimpleNamespace(names=["a", "b"], seeds=[0, 1, 2], runs=runs, class_names=["x", "y", "z"])
     path = plot_comparison_per_class(result, tmp_path / "per_class.png")
     assert path.stat().st_size > 5000 and path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_more_than_two_experiments_report_holm_adjusted_p_values_beside_the_raw_ones():
+    from trainlab.experiments.compare import adjust_for_multiple_tests, summary
+    from trainlab.stats import holm
+
+    rng = np.random.default_rng(2)
+    runs = {name: [seed_run(s, rng.random(300) < rate) for s in range(4)]
+            for name, rate in (("base", 0.7), ("b", 0.75), ("c", 0.9))}
+    tests = [{"a": "base", "b": n, **pair_tests(runs["base"], runs[n])} for n in ("b", "c")]
+    adjust_for_multiple_tests(tests)
+    raw = [t["t_p"] for t in tests]
+    assert [t["t_p_holm"] for t in tests] == holm(raw) and min(raw) < min(t["t_p_holm"] for t in tests)
+    assert [t["worst"]["wilcoxon_p_holm"] for t in tests] == holm([t["worst"]["wilcoxon_p"] for t in tests])
+    lines = summary(["base", "b", "c"], runs, tests, "test")
+    assert "(Holm)" in lines[0]
+    row = next(line for line in lines if line.startswith("| c |"))
+    assert f"({tests[1]['t_p_holm']:.2g} / {tests[1]['wilcoxon_p_holm']:.2g})" in row
+    two = [{"a": "base", "b": "c", **pair_tests(runs["base"], runs["c"])}]
+    assert "(Holm)" not in summary(["base", "c"], runs, two, "test")[0]  # one comparison: nothing to adjust
+
+
+def test_runs_evaluated_on_other_samples_are_flagged_and_valid_splits_stated():
+    from trainlab.experiments.compare import splits_note, summary
+
+    a, b = seed_run(0, np.ones(30, bool)), seed_run(0, np.ones(30, bool))
+    a.metrics["fingerprint"], b.metrics["fingerprint"] = "aaaa", "bbbb"  # same targets, other samples
+    a.splits, b.splits = {"valid": "v1"}, {"valid": "v2"}
+    tests = [{"a": "a", "b": "b", **pair_tests([a], [b])}]
+    assert tests[0]["mcnemar"] == [{"seed": 0, "same_examples": False}] and not tests[0]["same_valid"]
+    note = "\n".join(splits_note(["a", "b"], {"a": [a], "b": [b]}, tests, "test"))
+    assert "2 different ones" in note and "different validation samples" in note
+    assert "evaluated on different test samples" in note
+    assert "⚠ other samples" in summary(["a", "b"], {"a": [a], "b": [b]}, tests, "test")[-1]
+    b.splits, b.metrics["fingerprint"] = {"valid": "v1"}, "aaaa"
+    tests = [{"a": "a", "b": "b", **pair_tests([a], [b])}]
+    assert splits_note(["a", "b"], {"a": [a], "b": [b]}, tests, "test")[0] == \
+        "Validation split: one for every run (fingerprint v1)."

@@ -35,6 +35,9 @@ def test_grid_search_trains_one_child_per_point_and_writes_results(tmp_path, lab
         assert (parent / "lr=0.03_hidden_sizes=16" / name).is_file()
     rows = [line for line in (parent / "results.md").read_text().splitlines() if line.startswith("| lr=")]
     assert len(rows) == 4 and (parent / "results.csv").is_file()
+    valid = json.loads((parent / "lr=0.03_hidden_sizes=16" / "params.resolved.json").read_text())["_run"]["splits"]
+    assert f"Validation split: the same for all 4 runs (fingerprint {valid['valid']})." in \
+        (parent / "results.md").read_text()  # every trial has the search's seed: one split
     values = [t["value"] for t in summary.trials]
     best = summary.best("maximize")
     assert best["value"] == max(values) and rows[0].startswith(f"| {best['folder']} ")

@@ -60,30 +60,30 @@ class DataConfig(Section):
                                                "to the env variable TRAINLAB_DATA")
     batch_size: int = Field(64, gt=0, description="training batch size (per process)")
     eval_batch_size: int | None = Field(None, gt=0, description="batch size for evaluation (default: batch_size)")
-    valid_fraction: float = Field(0.1, gt=0, lt=1, description="share of the training data carved out, stratified, "
-                                                               "as the validation split when the dataset has none")
-    test_fraction: float = Field(0.2, gt=0, lt=1, description="share carved out as the test split, for datasets "
-                                                              "without one (digits, synthetic)")
+    valid_fraction: float = fixed_on_resume(0.1, gt=0, lt=1, description="share of the training data carved out, "
+                                            "stratified, as the validation split when the dataset has none")
+    test_fraction: float = fixed_on_resume(0.2, gt=0, lt=1, description="share carved out as the test split, for "
+                                           "datasets without one (digits, synthetic)")
     augment: Literal["none", "light", "standard"] = Field("none", description="light: random crop and a flip where "
                                                           "it keeps the label; standard: light plus random erasing")
     mean: list[float] | None = Field(None, description="per-channel normalization mean (default: computed on the "
                                                        "training split)")
     std: list[float] | None = Field(None, description="per-channel normalization std (default: computed on the "
                                                       "training split)")
-    image_size: tuple[int, int] | None = fixed_on_resume(None, description="[H, W] every image of a folder dataset is "
-                                                                 "resized to")
+    image_size: tuple[int, int] | None = fixed_on_resume(None, description="[H, W] every image of a folder "
+                                                         "dataset is resized to")
     channels: Literal[1, 3] | None = fixed_on_resume(None, description="folder datasets: convert images to 1 (L) "
                                                                        "or 3 (RGB) channels")
     num_workers: int = Field(0, ge=0, description="worker processes reading file-backed datasets")
     download: bool = Field(False, description="allow downloading a dataset that supports it (nothing downloads "
                                               "otherwise)")
-    max_train_samples: int | None = Field(None, gt=0, description="keep a stratified subset of this many training "
-                                                                  "samples")
-    split_seed: int | None = Field(None, description="seed of the train/valid/test carving and of "
-                                                     "max_train_samples (default: train.seed); fix it to compare "
-                                                     "seeds on the same validation split")
-    args: dict[str, Any] = Field({}, description="options of the dataset itself (e.g. synthetic: num_classes, "
-                                                 "samples)")
+    max_train_samples: int | None = fixed_on_resume(None, gt=0, description="keep a stratified subset of this "
+                                                    "many training samples")
+    split_seed: int | None = fixed_on_resume(None, description="seed of the train/valid/test carving and of "
+                                             "max_train_samples (default: train.seed); fix it to compare seeds on "
+                                             "the same validation split")
+    args: dict[str, Any] = fixed_on_resume({}, description="options of the dataset itself (e.g. synthetic: "
+                                           "num_classes, samples)")
 
     @field_validator("image_size")
     @classmethod
@@ -112,7 +112,7 @@ class ModelConfig(Section):
     freeze: bool | Literal["all_but_head"] | list[str] | None = fixed_on_resume(
         None, description="true or all_but_head: train only the head; a list of name prefixes: freeze those modules")
     groups: list[list[str]] | None = fixed_on_resume(None, description="module name prefixes, one list per "
-                                                                       "optimizer parameter group (with a list optim.lr)")
+                                                     "optimizer parameter group (with a list optim.lr)")
     channels_last: bool = Field(False, description="train in the channels_last memory format (faster convolutions "
                                                    "on many CPUs and GPUs)")
     args: dict[str, Any] = fixed_on_resume({}, description="options of the architecture itself (e.g. cnn_small: width, "

@@ -40,6 +40,12 @@ class DataBundle:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def fingerprints(self) -> dict[str, str]:
+        """Each split's :attr:`BatchLoader.fingerprint` (recorded in params.resolved.json and checkpoints)."""
+        return {name: loader.fingerprint for name, loader in
+                (("train", self.train), ("valid", self.valid), ("test", self.test)) if loader is not None}
+
     def split(self, name: str) -> BatchLoader:
         loader = {"train": self.train, "valid": self.valid, "test": self.test}.get(name)
         if loader is None:

@@ -142,6 +142,12 @@ class ImageFolderDataset(torch.utils.data.Dataset):
                             f"({', '.join(self.class_names)}; extensions {', '.join(IMAGE_EXTENSIONS)}). "
                             "Check the path, or build the split with trainlab rejig.")
 
+    @property
+    def sample_ids(self) -> list[str]:
+        """Each file's path relative to the folder above the split (``train/cat/1.png``): what identifies a
+        sample wherever the dataset is moved."""
+        return [f.relative_to(self.split_dir.parent).as_posix() for f in self.files]
+
     def __len__(self) -> int:
         return len(self.files)
 

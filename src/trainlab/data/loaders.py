@@ -8,14 +8,49 @@ as ``DistributedSampler`` does; evaluation does not pad, so synced metrics count
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from .augment import BatchPipeline
+
+
+def digest(*parts: Tensor | str | Sequence[str]) -> str:
+    """The first 16 hex digits of the sha256 of tensors (dtype, shape and bytes), texts and lists of texts, in
+    order: what a split's fingerprint is made of.
+
+    Example:
+        >>> digest(torch.arange(3), ["a.png", "b.png"]) == digest(torch.arange(3), ["b.png", "a.png"])
+        False
+    """
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, Tensor):
+            t = part.detach().cpu().contiguous()
+            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(part, str):
+            h.update(part.encode())
+        else:
+            for text in part:
+                h.update(text.encode() + b"\n")
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def sample_ids(dataset: Dataset) -> list[str]:
+    """What identifies each sample of a file-backed dataset: its ``sample_ids`` (an image folder's relative
+    paths), through any ``Subset``; the item index for a dataset that names none."""
+    if isinstance(dataset, torch.utils.data.Subset):
+        ids = sample_ids(dataset.dataset)
+        return [ids[i] for i in dataset.indices]
+    ids = getattr(dataset, "sample_ids", None)
+    return list(ids) if ids is not None else [str(i) for i in range(len(dataset))]
 
 
 def mix_seed(*parts: int) -> int:
@@ -38,6 +73,16 @@ class BatchLoader:
         self.batch_size, self.pipeline, self.train, self.seed = batch_size, pipeline, train, seed
         self.device = torch.device(device)
         self.rank, self.world_size = rank, world_size
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """The identity of this split (every rank's samples, in order): a digest of its samples' content, or
+        of their file paths for file-backed splits. A run records it, so a resume, an evaluation or a paired
+        comparison can tell when a split is not the one the run trained against."""
+        return digest(*self._identity())
+
+    def _identity(self) -> list[Tensor | str | Sequence[str]]:
+        raise NotImplementedError
 
     def indices(self, epoch: int) -> Tensor:
         """The sample indices this rank visits in ``epoch``, in order."""
@@ -83,6 +128,9 @@ class TensorLoader(BatchLoader):
         super().__init__(len(labels), labels=labels, **kwargs)
         self.images = images
 
+    def _identity(self) -> list[Tensor]:
+        return [self.images, self.labels]
+
     def _fetch(self, index_batches: list[Tensor]) -> Iterator[tuple[Tensor, Tensor]]:
         for idx in index_batches:
             yield self.images[idx], self.labels[idx]
@@ -100,6 +148,9 @@ class StreamLoader(BatchLoader):
     def __init__(self, dataset: Dataset, labels: Tensor, *, num_workers: int = 0, **kwargs) -> None:
         super().__init__(len(labels), labels=labels, **kwargs)
         self.dataset, self.num_workers = dataset, num_workers
+
+    def _identity(self) -> list[Tensor | list[str]]:
+        return [sample_ids(self.dataset), self.labels]
 
     def _fetch(self, index_batches: list[Tensor]) -> Iterator[tuple[Tensor, Tensor]]:
         loader = DataLoader(self.dataset, batch_sampler=[b.tolist() for b in index_batches],

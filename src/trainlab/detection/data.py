@@ -145,6 +145,9 @@ class DetectionLoader(BatchLoader):
         self.split = split
         self.index = torch.arange(len(split)) if index is None else index  # image ids in the original split
 
+    def _identity(self) -> list[Tensor]:
+        return [self.split.images, self.split.boxes, self.split.labels]
+
     def batches(self, epoch: int = 0, start: int = 0) -> Iterator[tuple[Tensor, DetectionTargets]]:
         """Yield (x, targets) for ``epoch`` from batch ``start`` on."""
         s = self.split

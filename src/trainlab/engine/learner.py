@@ -410,7 +410,8 @@ class Learner:
             "format": 2, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(), "loop": self.loop.state_dict(), "rng": rng_state(),
             "history": self.history.rows, "train_metrics": self._metric_state() if self.loop.batch else None,
-            "class_names": list(self.data.class_names), "callbacks": self.callbacks.state_dict(),
+            "class_names": list(self.data.class_names), "splits": self.data.fingerprints,
+            "callbacks": self.callbacks.state_dict(),
             "config": self.config, "versions": {"torch": str(torch.__version__), "trainlab": __version__},
         }
 

@@ -188,6 +188,19 @@ def check_training_state(learner, state: Mapping[str, Any], source: str, *, keep
     if problem:
         raise CheckpointError(f"{source} holds weights, but not a training state this run can resume ({problem}). "
                               "Evaluate it, use it as model.pretrained, or start over with --restart.")
+    changed = changed_splits(state.get("splits"), learner.data.fingerprints)
+    if changed:
+        raise CheckpointError(f"{source} trained on other {' and '.join(changed)} samples than this run would use "
+                              "(their fingerprints differ: the data files, a data.* key or, with data.split_seed "
+                              "unset, train.seed changed); resuming would move samples between splits. Restore "
+                              "them, or start over with --restart.")
+
+
+def changed_splits(saved: Any, current: Mapping[str, str]) -> list[str]:
+    """The splits whose fingerprint differs from a checkpoint's ``splits`` (none for checkpoints without)."""
+    if not isinstance(saved, Mapping):
+        return []
+    return [name for name, fp in current.items() if name in saved and saved[name] != fp]
 
 
 def _optimizer_problem(optimizer: torch.optim.Optimizer, saved: Any, keep_settings: bool) -> str:

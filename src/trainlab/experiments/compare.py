@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from ..engine.history import History
 from ..errors import ConfigError, TrainingError
 from ..files import atomic_write_text
 from ..runs import config_changes, evaluate_checkpoint, read_predictions, run_experiment, write_params
-from ..stats import mcnemar_exact, mean_sd, paired_interval, paired_test
+from ..stats import holm, mcnemar_exact, mean_sd, paired_interval, paired_test
 from .records import read_json
 
 log = logging.getLogger("trainlab")
@@ -44,6 +44,12 @@ class SeedRun:
     predictions: dict[str, np.ndarray]  # pred, target, loss
     history: History
     reused: bool
+    splits: dict[str, str] = field(default_factory=dict)  # each split's fingerprint (params.resolved.json)
+
+    @property
+    def evaluated(self) -> str | None:
+        """The fingerprint of the split its metrics describe."""
+        return self.metrics.get("fingerprint")
 
     @property
     def best_valid_accuracy(self) -> float:
@@ -115,8 +121,9 @@ def run_seed(exp: Path, seed: int, *, split: str = "test", overrides: list[str] 
             raise TrainingError(f"{folder} was interrupted; run the same compare command again to continue it.")
         evaluate_checkpoint(folder / "checkpoints" / f"{checkpoint}.pt", folder, split=split)
     metrics = read_json(folder / f"metrics_{split}.json") or {}
+    splits = ((read_json(folder / "params.resolved.json") or {}).get("_run") or {}).get("splits") or {}
     return SeedRun(Path(exp), seed, folder, metrics, read_predictions(folder, split),
-                   History.read(folder / "history.json"), reused)
+                   History.read(folder / "history.json"), reused, splits)
 
 
 def _names(exps: list[Path]) -> list[str]:
@@ -148,7 +155,7 @@ def pair_tests(a: list[SeedRun], b: list[SeedRun]) -> dict[str, Any]:
     per_seed = []
     for ra, rb in zip(a, b):
         ta, tb = ra.predictions["target"], rb.predictions["target"]
-        if ta.shape != tb.shape or not np.array_equal(ta, tb):
+        if not same_examples(ra, rb):
             per_seed.append({"seed": ra.seed, "same_examples": False})
             continue
         m = mcnemar_exact(ra.predictions["pred"] == ta, rb.predictions["pred"] == tb)
@@ -156,7 +163,28 @@ def pair_tests(a: list[SeedRun], b: list[SeedRun]) -> dict[str, Any]:
                          "p_value": m.p_value})
     accuracy = _paired([r.metrics["accuracy"] for r in a], [r.metrics["accuracy"] for r in b])
     worst = _paired([r.worst_class_accuracy for r in a], [r.worst_class_accuracy for r in b])
-    return {"mcnemar": per_seed, **accuracy, "worst": worst}
+    return {"mcnemar": per_seed, **accuracy, "worst": worst,
+            "same_examples": all(m["same_examples"] for m in per_seed),
+            "same_valid": all(ra.splits.get("valid") == rb.splits.get("valid") for ra, rb in zip(a, b))}
+
+
+def same_examples(a: SeedRun, b: SeedRun) -> bool:
+    """Whether two runs' metrics describe the same samples in the same order: equal split fingerprints
+    (runs evaluated before fingerprints existed: equal targets)."""
+    if a.evaluated is not None and b.evaluated is not None:
+        return a.evaluated == b.evaluated
+    ta, tb = a.predictions["target"], b.predictions["target"]
+    return ta.shape == tb.shape and bool(np.array_equal(ta, tb))
+
+
+def adjust_for_multiple_tests(tests: list[dict[str, Any]]) -> None:
+    """Holm-adjusted p-values beside the raw ones (``t_p_holm``, ``wilcoxon_p_holm``), over the family of
+    comparisons with the first experiment, separately for accuracy and for worst-class accuracy."""
+    for get in (lambda t: t, lambda t: t["worst"]):
+        for key in ("t_p", "wilcoxon_p"):
+            rows = [get(t) for t in tests if key in get(t)]
+            for row, adjusted in zip(rows, holm([row[key] for row in rows])):
+                row[f"{key}_holm"] = adjusted
 
 
 def _pp(value: float) -> str:
@@ -165,22 +193,52 @@ def _pp(value: float) -> str:
 
 def summary(names: list[str], runs: dict[str, list[SeedRun]], tests: list[dict[str, Any]], split: str) -> list[str]:
     """One row per experiment against the first: accuracy and worst-class accuracy (mean ± sd), their paired
-    differences in percentage points with 95% intervals, paired t / Wilcoxon p-values, McNemar p per seed."""
-    lines = [f"| experiment | {split} accuracy | Δ (pp) [95% CI] | p t / Wilcoxon | worst-class accuracy "
-             "| Δ worst (pp) [95% CI] | p t / Wilcoxon | McNemar p per seed |", "|---|---|---|---|---|---|---|---|",
+    differences in percentage points with 95% intervals, paired t / Wilcoxon p-values (with more than one
+    comparison, Holm-adjusted ones beside them), McNemar p per seed."""
+    many = len(tests) > 1
+    lines = [f"| experiment | {split} accuracy | Δ (pp) [95% CI] | p t / Wilcoxon{' (Holm)' * many} | worst-class "
+             f"accuracy | Δ worst (pp) [95% CI] | p t / Wilcoxon{' (Holm)' * many} | McNemar p per seed |",
+             "|---|---|---|---|---|---|---|---|",
              f"| {names[0]} | {_pm([r.metrics['accuracy'] for r in runs[names[0]]])} | – | – | "
              f"{_pm([r.worst_class_accuracy for r in runs[names[0]]])} | – | – | – |"]
     for t in tests:
         cells = []
         for paired in (t, t["worst"]):
             low, high = paired["interval"]
-            cells.append(f"{_pp(paired['mean_difference'])} [{_pp(low)}, {_pp(high)}]")
-            cells.append(f"{paired['t_p']:.2g} / {paired['wilcoxon_p']:.2g}" if "t_p" in paired else "–")
+            cells.append(f"{_pp(paired['mean_difference'])} [{_pp(low)}, {_pp(high)}]"
+                         + ("" if t["same_examples"] else " ⚠ other samples"))
+            p = f"{paired['t_p']:.2g} / {paired['wilcoxon_p']:.2g}" if "t_p" in paired else "–"
+            if many and "t_p" in paired:
+                p += f" ({paired['t_p_holm']:.2g} / {paired['wilcoxon_p_holm']:.2g})"
+            cells.append(p)
         mcnemar = ", ".join(f"{m['p_value']:.2g}" for m in t["mcnemar"] if m["same_examples"]) or "–"
         runs_b = runs[t["b"]]
         lines.append(f"| {t['b']} | {_pm([r.metrics['accuracy'] for r in runs_b])} | {cells[0]} | {cells[1]} | "
                      f"{_pm([r.worst_class_accuracy for r in runs_b])} | {cells[2]} | {cells[3]} | {mcnemar} |")
     return lines
+
+
+def splits_note(names: list[str], runs: dict[str, list[SeedRun]], tests: list[dict[str, Any]], split: str) -> list[str]:
+    """Whether the runs share their validation split (best.pt is chosen on it) and paired ones their evaluated
+    split (a paired test compares the same samples), by the splits' fingerprints."""
+    lines = []
+    valid = {r.splits.get("valid") for n in names for r in runs[n]}
+    if None in valid:
+        lines.append("Validation splits: not recorded for every run (trained before trainlab recorded split "
+                     "fingerprints).")
+    elif len(valid) == 1:
+        lines.append(f"Validation split: one for every run (fingerprint {valid.pop()}).")
+    else:
+        same = all(t["same_valid"] for t in tests)
+        lines.append(f"Validation splits: {len(valid)} different ones ("
+                     + ("each seed's runs share one: data.split_seed is unset, so the seed carves it)" if same
+                        else "runs paired by seed chose their checkpoints on different validation samples: "
+                             "compare with the same data settings)"))
+    for t in tests:
+        if not t["same_examples"]:
+            lines.append(f"⚠ {t['b']} and {t['a']} were evaluated on different {split} samples for some seed: "
+                         "their paired differences and tests compare other examples (flagged in the table).")
+    return [*lines, ""]
 
 
 def report(names: list[str], seeds: list[int], runs: dict[str, list[SeedRun]], class_names: list[str],
@@ -200,7 +258,11 @@ def report(names: list[str], seeds: list[int], runs: dict[str, list[SeedRun]], c
     lines = [f"# Comparison on the {split} split, {len(seeds)} seed(s): {', '.join(map(str, seeds))}", "",
              f"Each seed's {which}, paired by seed with {names[0]}.", "", *summary(names, runs, tests, split), "",
              "Δ: mean paired difference over seeds with its Student-t 95% interval; p: paired t-test / Wilcoxon "
-             "signed-rank test across seeds; McNemar: exact test on each seed's paired predictions.", "", head]
+             "signed-rank test across seeds" + ("; in brackets, the same p-values Holm-adjusted for the "
+                                                f"{len(tests)} comparisons with {names[0]} (read these when asking "
+                                                "whether any of them differs)" if len(tests) > 1 else "")
+             + "; McNemar: exact test on each seed's paired predictions.", "", *splits_note(names, runs, tests, split),
+             head]
     for label, get in rows:
         digits = 1 if label.startswith(("epochs", "train time")) else 4
         lines.append(f"| {label} | " + " | ".join(_pm([get(r) for r in runs[n]], digits) for n in names) + " |")
@@ -255,6 +317,7 @@ def compare(exps: list[Path], seeds: list[int], *, split: str = "test", override
         raise ConfigError(f"the experiments have different numbers of classes ({sorted(widths)}); compare models "
                           "of the same task.")
     tests = [{"a": names[0], "b": n, **pair_tests(runs[names[0]], runs[n])} for n in names[1:]]
+    adjust_for_multiple_tests(tests)
     markdown = report(names, list(seeds), runs, class_names, tests, split, checkpoint)
     if out is None:
         common = Path(os.path.commonpath([str(Path(e).resolve()) for e in exps]))

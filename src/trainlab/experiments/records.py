@@ -80,6 +80,7 @@ class RunRecord:
     test: dict[str, Any] | None = None
     trial: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    splits: dict[str, str] = field(default_factory=dict)  # each split's fingerprint, from params.resolved.json
 
     def best(self, metric: str, direction: str) -> dict[str, Any] | None:
         """The history row where ``metric`` is best (None when it was never recorded)."""
@@ -105,8 +106,30 @@ def load_run(folder: Path, root: Path | None = None) -> RunRecord:
     hist_path = folder / "history.json"
     history = History.read(hist_path) if hist_path.is_file() else History()
     name = str(folder.relative_to(root)) if root is not None and folder != Path(root) else folder.name
+    run = (read_json(folder / "params.resolved.json") or {}).get("_run") or {}
     return RunRecord(folder, name, flatten(_config_of(folder)), history,
-                     test=read_json(folder / "metrics_test.json"), trial=read_json(folder / "trial.json"))
+                     test=read_json(folder / "metrics_test.json"), trial=read_json(folder / "trial.json"),
+                     splits=run.get("splits") or {})
+
+
+def shared_split_note(runs: list[RunRecord], split: str = "valid") -> str:
+    """Whether ``runs`` share one ``split`` (by fingerprint): their best-epoch numbers are comparable only
+    when they were chosen on the same samples.
+
+    Example:
+        >>> ran = History([{"epoch": 1}])
+        >>> shared_split_note([RunRecord(Path("a"), "a", {}, ran, splits={"valid": "f1"}),
+        ...                    RunRecord(Path("b"), "b", {}, ran, splits={"valid": "f2"})])
+        'Validation split: 2 different ones among 2 runs: their best epochs were chosen on different samples (data.split_seed gives every run the same one).'
+    """
+    trained = [r for r in runs if len(r.history)]
+    found = {r.splits.get(split) for r in trained}
+    if not trained or None in found:
+        return "Validation split: not recorded for every run (trained before trainlab recorded split fingerprints)."
+    if len(found) == 1:
+        return f"Validation split: the same for all {len(trained)} runs (fingerprint {found.pop()})."
+    return (f"Validation split: {len(found)} different ones among {len(trained)} runs: their best epochs were "
+            "chosen on different samples (data.split_seed gives every run the same one).")
 
 
 def load_runs(root: Path) -> list[RunRecord]:

@@ -18,7 +18,7 @@ from typing import Any
 from ..config import find_params_file, parse_config, read_params
 from ..errors import ConfigError, TrainlabError
 from ..files import atomic_write_text
-from .records import RunRecord, direction_for, load_runs, sort_key, varying_keys
+from .records import RunRecord, direction_for, load_runs, shared_split_note, sort_key, varying_keys
 
 VALID_COLUMNS = ("valid.accuracy", "valid.loss", "valid.f1")
 TEST_COLUMNS = ("accuracy", "loss", "f1")
@@ -33,6 +33,7 @@ class ResultsTable:
     metric: str
     direction: str
     params: list[str]  # the columns that are settings (shown with up to 6 significant digits)
+    splits: str = ""  # whether the runs share one validation split (records.shared_split_note)
 
     def to_csv(self) -> str:
         buf = io.StringIO()
@@ -45,6 +46,8 @@ class ResultsTable:
         lines = [f"# Results: {title}", ""] if title else []
         lines.append(f"{len(self.rows)} runs, sorted by best {self.metric} ({self.direction}); valid columns are "
                      f"taken at the epoch where {self.metric} was best, test columns from metrics_test.json.")
+        if self.splits:
+            lines += ["", self.splits]
         lines += ["", "| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
         for r in self.rows:
             lines.append("| " + " | ".join(_md_value(r.get(c), c in self.params) for c in self.columns) + " |")
@@ -109,7 +112,7 @@ def results_table(runs: list[RunRecord], metric: str, direction: str) -> Results
     # ties (e.g. several runs at 100% accuracy) are broken by the validation loss at the best epoch
     rows.sort(key=lambda row: (sort_key(row[best_col], direction),
                                sort_key(row.get("valid.loss", math.nan), "minimize")))
-    return ResultsTable(columns, rows, metric, direction, params)
+    return ResultsTable(columns, rows, metric, direction, params, shared_split_note(runs))
 
 
 def synthesize(root: Path, *, metric: str | None = None, direction: str | None = None,

@@ -121,6 +121,9 @@ class LineLoader(BatchLoader):
                          train=train, seed=seed, device=device, rank=rank, world_size=world_size)
         self.split, self.bucket = split, bucket
 
+    def _identity(self) -> list[Tensor]:
+        return [self.split.images, self.split.widths, self.split.labels]
+
     def index_batches(self, epoch: int) -> list[Tensor]:
         """The line indices of every batch of ``epoch`` on this rank, in order."""
         order = self.indices(epoch)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from ..files import atomic_write_bytes, atomic_write_text, check_writable
 from .folder import declare_outputs
 
 declare_outputs("evaluate", "metrics_*.json", "predictions_*.npz", "predictions_*.png")
+log = logging.getLogger("trainlab")
 
 
 @dataclass
@@ -61,6 +63,18 @@ def model_for_folder(exp: Path, overrides: list[str] = ()) -> tuple[Any, Any, to
     data, _ = data_and_task(cfg, device=torch.device("cpu"))
     model = model_from_config(cfg, num_classes=data.num_classes, input_shape=data.input_shape, base_dir=exp)
     return cfg, data, model
+
+
+def split_check(state: dict, data, split: str, source: str) -> str:
+    """The fingerprint of ``split`` as built now; logs a warning when it differs from the one the checkpoint's
+    run recorded (its files or its data settings changed since it trained)."""
+    fingerprint = data.split(split).fingerprint
+    saved = state.get("splits")
+    if isinstance(saved, dict) and split in saved and saved[split] != fingerprint:
+        log.warning("the %s split read now is not the one %s's run recorded (fingerprint %s, the run's %s): its "
+                    "files or data settings changed since; its numbers describe other samples", split, source,
+                    fingerprint, saved[split])
+    return fingerprint
 
 
 def learner_for_checkpoint(path: Path, overrides: list[str] = (), exp_dir: Path | None = None, *,
@@ -120,7 +134,9 @@ def evaluate_checkpoint(path: Path, out_dir: Path, *, split: str = "test", overr
     loop = state.get("loop")  # format 1 kept the epoch at the top level; a damaged file may hold anything
     epoch = loop.get("epoch") if isinstance(loop, dict) else state.get("epoch")
     epoch = epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
-    atomic_write_text(metrics_path, json.dumps({"checkpoint": str(path), "epoch": epoch, **metrics}, indent=1))
+    fingerprint = split_check(state, learner.data, split, str(path))
+    atomic_write_text(metrics_path, json.dumps({"checkpoint": str(path), "epoch": epoch, "split": split,
+                                                "fingerprint": fingerprint, **metrics}, indent=1))
     buf = io.BytesIO()
     np.savez(buf, **preds)
     predictions_path = out_dir / f"predictions_{split}.npz"

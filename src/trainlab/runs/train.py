@@ -70,9 +70,14 @@ def _previous(folder: Path, cfg: Config, existing: Existing, force: bool) -> tup
             raise ConfigError(f"params changed since {last}: {listing(changed)}. Restore them, or pass --force "
                               "to resume with the new values.")
         fixed = [key for key in changed if key.startswith(tuple(fixed_keys()))]  # declared by each field
+        if "train.seed" in changed and cfg.data.split_seed is None:
+            fixed.append("train.seed (it carves the splits while data.split_seed is unset)")
+        loop = state.get("loop")
+        if "data.batch_size" in changed and isinstance(loop, dict) and loop.get("batch"):
+            fixed.append(f"data.batch_size (the run stopped inside an epoch, after batch {loop['batch']})")
         if fixed:
-            raise ConfigError(f"cannot resume {last} with changed {listing(fixed)}: its weights and optimizer state "
-                              "belong to the old values. Restore them, or start over with --restart.")
+            raise ConfigError(f"cannot resume {last} with changed {listing(fixed)}: its weights, optimizer state "
+                              "and splits belong to the old values. Restore them, or start over with --restart.")
         if changed:
             log.info("resuming with changed %s: the optimizer takes the new settings and the schedule is rebuilt "
                      "for them", listing(changed))
@@ -145,7 +150,8 @@ def run_experiment(folder: str | Path, cfg: Config, *, existing: Existing = "ref
                     log.info("previous run moved to %s", moved)
                 write_resolved(folder, cfg, augmentation=learner.data.augmentation,
                                extra={"resumed": state is not None, "overfit_batches": overfit_batches,
-                                      "world_size": learner.world_size, **(extra or {})})
+                                      "world_size": learner.world_size, "splits": learner.data.fingerprints,
+                                      **(extra or {})})
             if state is not None:
                 learner.load_state_dict(state, keep_settings=changed, source=str(folder / "checkpoints" / "last.pt"))
                 log.info("resuming %s at %s", folder, learner.loop.describe(learner.batches_per_epoch))
