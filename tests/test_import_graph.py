@@ -12,7 +12,7 @@ from pathlib import Path
 import trainlab
 
 LAYERS = {
-    "__init__": 0, "errors": 0, "registry": 0, "files": 0, "threads": 0,
+    "__init__": 0, "errors": 0, "registry": 0, "files": 0, "threads": 0, "images": 0,
     "config": 1, "params_text": 1, "data": 1, "models": 1, "stats": 1,
     "engine": 2,
     "runs": 3,

@@ -89,9 +89,8 @@ def _load(args: argparse.Namespace):
     learner.load_state_dict(state, weights_only=True)
     cfg = parse_config(learner.config, source=str(args.exp))
     model = learner.model
-    view = getattr(learner.task, "classifier_view", None)  # e.g. a detector seen as per-class scores (B, C)
-    if view is not None:
-        model, init_model = view(model), view(init_model)
+    # the model as a classifier: itself, or e.g. a detector seen as per-class scores (B, C)
+    model, init_model = learner.task.classifier_view(model), learner.task.classifier_view(init_model)
     return cfg, model.eval(), init_model, learner.data
 
 

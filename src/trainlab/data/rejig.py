@@ -31,11 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..images import IMAGE_EXTENSIONS  # noqa: F401 (re-exported: the data layer's name for it)
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-"""File extensions treated as images by default (compared case-insensitively)."""
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
 
