@@ -132,11 +132,14 @@ def export_graph(g: ExportGraph, path: Path, exporter: str = "auto") -> str:
     layers: ...)"``)."""
     if exporter not in EXPORTERS:
         raise ConfigError(f"--exporter {exporter!r} is unknown; allowed: {', '.join(EXPORTERS)}.")
+    # a wrapper made for the graph starts in training mode, and the exporters restore the mode they found
+    # recursively: the model itself would be left training (BatchNorm on batch statistics)
+    g.module.eval()
     reason = ""
     if exporter == "legacy":
         reason = "asked for"
     elif exporter == "auto" and g.recurrent:
-        reason = "recurrent layers: the dynamo exporter would freeze the time axis"
+        reason = "recurrent layers, whose axes the dynamo exporter of torch 2.14 can freeze"
     else:
         try:
             _export_dynamo(g, path)

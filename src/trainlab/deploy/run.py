@@ -62,7 +62,7 @@ class RunPredictor(Predictor):
         task, data = self.learner.task, self.learner.data
         self.kind, self.class_names = task.kind, list(data.class_names)
         self.preprocess = Preprocess(task.preprocessing(data))
-        self.settings = task.bundle_settings(self.learner.model)
+        self.settings = {}  # the Task decodes its own outputs
 
     def describe(self) -> str:
         return f"{self.path} (PyTorch)"

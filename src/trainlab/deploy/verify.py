@@ -55,6 +55,7 @@ def check_parity(task: Task, model: nn.Module, loader: Any, bundle: BundlePredic
     Returns the report that ``parity.json`` holds: ``passed``, ``failed`` (the checks that failed, in words),
     ``passes`` (per batch size: batches, samples, line widths, per-output figures) and ``answers``.
     """
+    model.eval()
     n = loader.num_samples if not samples else min(samples, loader.num_samples)
     report: dict[str, Any] = {"samples": n, "rtol": rtol, "atol": atol, "passes": [], "failed": []}
     agreed, compared, disagree = 0, 0, []
