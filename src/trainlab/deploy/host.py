@@ -119,7 +119,7 @@ def ctc_answers(log_probs: np.ndarray, widths: np.ndarray | None, settings: dict
     Example:
         >>> p = np.log(np.array([[[.1, .8, .1], [.1, .8, .1], [.9, .05, .05], [.2, .7, .1], [.1, .1, .8]]]))
         >>> a = ctc_answers(p, None, {"blank": 0})[0]
-        >>> a["tokens"].tolist(), a["confidence"].round(2).tolist()
+        >>> a["tokens"].tolist(), [round(float(c), 2) for c in a["confidence"]]
         ([1, 1, 2], [0.8, 0.7, 0.8])
     """
     blank = settings.get("blank", 0)
