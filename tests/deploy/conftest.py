@@ -21,9 +21,11 @@ def train(folder: Path, params: dict) -> Path:
     return folder
 
 
-def export(exp: Path, *more: str) -> Path:
+def export(exp: Path, *more: str | Path) -> Path:
+    """``trainlab export EXP MORE...``; the bundle folder (``--out``'s, else EXP/export)."""
+    more = [str(m) for m in more]
     assert main(["export", str(exp), *more]) == 0
-    return exp / "export"
+    return Path(more[more.index("--out") + 1]) if "--out" in more else exp / "export"
 
 
 @pytest.fixture(scope="session")

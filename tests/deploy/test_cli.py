@@ -165,7 +165,8 @@ def test_detector_predicts_boxes_in_the_original_pixels_in_every_format(detector
     code, _, err = run(capsys, "predict", bundle, scenes, "--out", tmp_path / "coco.json", "--min-score", "0.01")
     assert code == 0, err
     coco = json.loads((tmp_path / "coco.json").read_text())
-    assert len(coco) == len(boxes_all := [d for r in from_run for d in r["detections"]])
+    boxes_all = [d for r in from_run for d in r["detections"]]
+    assert len(coco) == len(boxes_all)
     assert set(coco[0]) == {"image_id", "category_id", "bbox", "score"} and coco[0]["image_id"] == 1
     x1, y1, x2, y2 = boxes_all[0]["box"]
     assert np.allclose(coco[0]["bbox"], [x1, y1, x2 - x1, y2 - y1], atol=0.05)
@@ -248,3 +249,19 @@ def test_bad_inputs_are_one_line_errors(digits_run, digits_bundle, detector_run,
         shutil.copytree(digits_bundle, broken)
         (broken / missing).unlink()
         assert f"missing {missing}" in one_line_error(capsys, "predict", broken, tmp_path / "corrupt.png")
+
+
+@pytest.mark.slow
+def test_the_detector_exports_with_dynamo_and_any_multiple_of_32(detector_run, tmp_path, capsys):
+    """The default exporter on the detector (~15 s of torch.export): dynamic batch, height and width."""
+    import onnx
+    import onnxruntime as ort
+
+    bundle = export(detector_run, "--out", tmp_path / "bundle")
+    capsys.readouterr()
+    assert json.loads((bundle / "config.json").read_text())["graphs"]["model"]["exporter"] == "dynamo"
+    assert json.loads((bundle / "parity.json").read_text())["passed"]
+    dims = onnx.load(str(bundle / "model.onnx")).graph.input[0].type.tensor_type.shape.dim
+    assert all(d.dim_param for d in (dims[0], dims[2], dims[3]))
+    raw = ort.InferenceSession(str(bundle / "model.onnx")).run(None, {"image": np.zeros((3, 1, 96, 128), np.float32)})[0]
+    assert raw.shape == (3, 12 * 16 + 6 * 8 + 3 * 4, 15)

@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import logging
@@ -37,7 +36,7 @@ from ..config import find_params_file
 from ..engine.checkpoint import atomic_write_text
 from ..engine.task import ExportGraph
 from ..errors import ConfigError, StorageError, TrainlabError
-from ..files import writing
+from ..files import file_sha256, writing
 from .bundle import BUNDLE_FORMAT, BundlePredictor, is_bundle
 from .run import load_run
 from .verify import check_parity
@@ -70,14 +69,6 @@ class ExportResult:
         sizes = " and ".join(str(run["batch_size"]) for run in p["passes"])
         return (f"parity: passed on {p['samples']} validation samples at batch sizes {sizes}: max abs diff "
                 f"{worst:.2g}, answers agree {p['answers']['agreement']:.2%}")
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _dynamic_shapes(g: ExportGraph) -> tuple[dict[int, Any], ...]:
@@ -271,8 +262,8 @@ def export(exp: Path | str, *, checkpoint: str = "best", out: Path | str | None 
                                 "exporter": exporters[g.name]} for g in graphs},
             "settings": task.bundle_settings(model),
             "versions": {"trainlab": __version__, "torch": str(torch.__version__)},
-            "checkpoint": {"file": str(ckpt), "sha256": sha256(ckpt), "epoch": loop.get("epoch")},
-            "params": {"file": str(params), "sha256": sha256(params)},
+            "checkpoint": {"file": str(ckpt), "sha256": file_sha256(ckpt), "epoch": loop.get("epoch")},
+            "params": {"file": str(params), "sha256": file_sha256(params)},
         }
         metadata = {"task": task.kind, "class_names": config["label_names"], "input_layout": "NCHW",
                     "input_size": config["input_size"], "preprocess": preprocess, "settings": config["settings"],

@@ -92,7 +92,7 @@ def predictions(predictor: Predictor, paths: Iterable[tuple[Path, Path | None]],
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool, bar:
         while chunk := list(itertools.islice(paths, batch_size)):
             loaded = []
-            for (path, root), item in zip(chunk, pool.map(lambda p: _load(predictor, p[0]), chunk)):
+            for (_, root), item in zip(chunk, pool.map(lambda p: _load(predictor, p[0]), chunk)):
                 bar.update(1)
                 if isinstance(item, str):
                     summary.skipped += 1
