@@ -242,6 +242,8 @@ def test_bad_inputs_are_one_line_errors(digits_run, digits_bundle, detector_run,
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("precious")
     assert "not a trainlab bundle" in one_line_error(capsys, "export", digits_run, "--out", tmp_path / "mine", "--force")
+    assert "--checkpoint and --set apply" in one_line_error(capsys, "predict", digits_bundle, tmp_path, "--set",
+                                                             "data.batch_size=2")
     assert "writes boxes" in one_line_error(capsys, "predict", digits_bundle, tmp_path, "--format", "yolo-txt",
                                             "--out", tmp_path / "labels")
     for missing in ("model.onnx", "preprocess.json", "config.json"):

@@ -96,14 +96,11 @@ def _load(args: argparse.Namespace):
 
 def _load_image(path: Path, shape: tuple[int, int, int], mean: list[float], std: list[float]) -> Tensor:
     import numpy as np
-    from PIL import Image, UnidentifiedImageError
 
-    try:
-        img = Image.open(path)
-        img = img.convert("L" if shape[0] == 1 else "RGB").resize((shape[2], shape[1]), Image.BILINEAR)
-    except (FileNotFoundError, UnidentifiedImageError, OSError) as e:
-        raise DataError(f"cannot read image {path}: {e}. Give a PNG/JPEG file.") from None
-    x = torch.from_numpy(np.asarray(img, dtype=np.float32).copy()) / 255.0
+    from ..images import read_image_file, resize
+
+    pixels = resize(read_image_file(path, channels=shape[0]), shape[1:])  # EXIF orientation applied
+    x = torch.from_numpy(pixels.astype(np.float32)) / 255.0
     x = x.unsqueeze(0) if x.dim() == 2 else x.permute(2, 0, 1)  # (C, H, W)
     return (x - torch.tensor(mean).view(-1, 1, 1)) / torch.tensor(std).view(-1, 1, 1)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ConfigError
 from .preprocess import Preprocess
 
 
@@ -48,6 +49,9 @@ def load_predictor(target: Path | str, *, checkpoint: str = "best", overrides: l
     from .bundle import BundlePredictor, is_bundle
 
     if is_bundle(target):
+        if checkpoint != "best" or overrides:
+            raise ConfigError(f"{target} is an exported bundle: --checkpoint and --set apply to an experiment "
+                              "folder; export the checkpoint you want (trainlab export EXP --checkpoint ...).")
         return BundlePredictor(target, threads=threads)
     from .run import RunPredictor  # imports torch
 
