@@ -136,6 +136,8 @@ def predict(target: Path | str, sources: list[str], *, out: Path | TextIO | None
     fmt = format_for(path, fmt, predictor.kind)
     if path is not None and fmt != "yolo-txt" and path.is_dir():
         raise ConfigError(f"--out {path} is a folder; give a file name (e.g. {path / ('predictions.' + fmt)}).")
+    if predictor.kind == "classification" and top_k > len(predictor.class_names):
+        top_k = len(predictor.class_names)  # the CSV header has as many columns as the rows
     summary = PredictSummary(out=path, format=fmt, model=predictor.describe())
     roots: dict[str, Path | None] = {}
     start = time.perf_counter()
