@@ -12,12 +12,12 @@ from pathlib import Path
 import trainlab
 
 LAYERS = {
-    "__init__": 0, "errors": 0, "registry": 0, "files": 0, "threads": 0,
+    "__init__": 0, "errors": 0, "registry": 0, "files": 0, "threads": 0, "images": 0,
     "config": 1, "data": 1, "models": 1, "stats": 1,
     "engine": 2,
     "runs": 3,
     "focus": 4, "morph": 4, "evolve": 4, "profile": 4, "viz": 4, "ocr": 4, "experiments": 4, "detection": 4,
-    "inspect": 4, "losses": 4, "tracking": 4,
+    "inspect": 4, "losses": 4, "tracking": 4, "deploy": 4,
     "commands": 5, "cli": 5, "__main__": 5,
 }
 ROOT = Path(trainlab.__file__).parent

@@ -8,14 +8,18 @@ import warnings
 
 from .errors import TrainlabError
 
-VERB_MODULES = ("train", "info", "data", "migrate", "morph", "experiments", "evolve", "viz", "inspect")  # trainlab/commands/<name>.py, each with register()
+VERB_MODULES = ("train", "info", "data", "migrate", "morph", "experiments", "evolve", "viz", "inspect",
+                "deploy")  # trainlab/commands/<name>.py, each with register()
+# Verbs whose module imports no torch, parsed without the other modules (some import torch): `trainlab predict
+# BUNDLE` runs where torch is not installed. (Until every verb module is lazy.)
+LIGHT_VERBS = {"predict": "deploy"}
 
 
 def _short_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"trainlab: warning: {message}", file=sys.stderr)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(modules: tuple[str, ...] = VERB_MODULES) -> argparse.ArgumentParser:
     from importlib import import_module
 
     from . import __version__
@@ -25,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     parser.add_argument("--pdb", action="store_true", help="drop into the debugger on an exception")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-    for name in VERB_MODULES:
+    for name in modules:
         module = import_module(f".commands.{name}", __package__)
         module.register(verbs)
         for verb, lines in module.EXAMPLES.items():
@@ -37,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv)
+    verb = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser((LIGHT_VERBS[verb],) if verb in LIGHT_VERBS else VERB_MODULES).parse_args(argv)
     logging.basicConfig(format="%(message)s", stream=sys.stderr)
     logging.getLogger("trainlab").setLevel(logging.INFO)
     if not args.debug:

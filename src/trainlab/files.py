@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import re
 import tempfile
@@ -82,6 +83,21 @@ def writing(path: Path | str, *, doing: str = "write", hint: str = "") -> Iterat
         raise
     except OSError as err:
         raise storage_error(err, path, doing=doing, kept=existed and os.path.isfile(path), hint=hint) from err
+
+
+def file_sha256(path: Path | str) -> str:
+    """The SHA-256 of a file's bytes as hex, read in 1 MiB blocks.
+
+    Example:
+        >>> p = Path(tempfile.mkdtemp()) / "a"; _ = p.write_bytes(b"abc")
+        >>> file_sha256(p)[:16]
+        'ba7816bf8f01cfea'
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def check_writable(*folders: Path) -> None:

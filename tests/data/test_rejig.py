@@ -225,8 +225,8 @@ def test_refuses_to_overwrite_before_copying_anything(tmp_path):
 def test_move_keeps_source_when_copy_does_not_verify(tmp_path, monkeypatch):
     make_faces(tmp_path / "src", 3, 3)
     plan = plan_rejig(tmp_path / "src", tmp_path / "dst", CLASSES)
-    real = rejig_mod._sha256
-    monkeypatch.setattr(rejig_mod, "_sha256", lambda p: "bad" if p.name.endswith(".part") else real(p))
+    real = rejig_mod.file_sha256
+    monkeypatch.setattr(rejig_mod, "file_sha256", lambda p: "bad" if p.name.endswith(".part") else real(p))
     with pytest.raises(DataError, match="does not match"):
         apply_rejig(plan, move=True)
     assert all(e.source.exists() for e in plan.entries)

@@ -89,22 +89,18 @@ def _load(args: argparse.Namespace):
     learner.load_state_dict(state, weights_only=True)
     cfg = parse_config(learner.config, source=str(args.exp))
     model = learner.model
-    view = getattr(learner.task, "classifier_view", None)  # e.g. a detector seen as per-class scores (B, C)
-    if view is not None:
-        model, init_model = view(model), view(init_model)
+    # the model as a classifier: itself, or e.g. a detector seen as per-class scores (B, C)
+    model, init_model = learner.task.classifier_view(model), learner.task.classifier_view(init_model)
     return cfg, model.eval(), init_model, learner.data
 
 
 def _load_image(path: Path, shape: tuple[int, int, int], mean: list[float], std: list[float]) -> Tensor:
     import numpy as np
-    from PIL import Image, UnidentifiedImageError
 
-    try:
-        img = Image.open(path)
-        img = img.convert("L" if shape[0] == 1 else "RGB").resize((shape[2], shape[1]), Image.BILINEAR)
-    except (FileNotFoundError, UnidentifiedImageError, OSError) as e:
-        raise DataError(f"cannot read image {path}: {e}. Give a PNG/JPEG file.") from None
-    x = torch.from_numpy(np.asarray(img, dtype=np.float32).copy()) / 255.0
+    from ..images import read_image_file, resize
+
+    pixels = resize(read_image_file(path, channels=shape[0]), shape[1:])  # EXIF orientation applied
+    x = torch.from_numpy(pixels.astype(np.float32)) / 255.0
     x = x.unsqueeze(0) if x.dim() == 2 else x.permute(2, 0, 1)  # (C, H, W)
     return (x - torch.tensor(mean).view(-1, 1, 1)) / torch.tensor(std).view(-1, 1, 1)
 

@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 
 from ..errors import ConfigError, DataError
+from ..images import to_mode
 from .memory import check_memory
 from .rejig import IMAGE_EXTENSIONS
 
@@ -81,7 +82,7 @@ def read_image(path: Path, *, image_size: tuple[int, int], channels: int) -> tor
     try:
         with Image.open(path) as img:
             img.load()
-            img = _to_mode(img, mode)
+            img = to_mode(img, mode)
             if img.size != (width, height):  # PIL sizes are (W, H)
                 img = img.resize((width, height), resample=Image.Resampling.BILINEAR)
             array = np.array(img, dtype=np.uint8)  # (H, W) or (H, W, 3), a writable copy
@@ -189,21 +190,6 @@ def _image_files(class_dir: Path) -> list[Path]:
         found += [Path(root) / f for f in files
                   if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS]
     return sorted(found)
-
-
-def _to_mode(img: Image.Image, mode: str) -> Image.Image:
-    """Convert to ``L`` or ``RGB``, scaling 16/32-bit integer and float grayscale to 0..255."""
-    if img.mode.startswith("I") or img.mode == "F":
-        # PIL's own conversion clips these to 255 instead of scaling; assume a 16-bit range for
-        # integers (16-bit PNG/TIFF decode as mode I or I;16) and 0..1 for floats.
-        scale = 255.0 if img.mode == "F" else 255.0 / 65535.0
-        array = np.asarray(img, dtype=np.float64) * scale
-        img = Image.fromarray(np.clip(np.rint(array), 0, 255).astype(np.uint8), mode="L")
-    if img.mode == mode:
-        return img
-    if img.mode in ("P", "PA", "LA") and mode == "RGB":
-        img = img.convert("RGBA")  # palette / alpha images go through RGBA; alpha is dropped below
-    return img.convert(mode)
 
 
 def _check_size(image_size: tuple[int, int]) -> tuple[int, int]:

@@ -16,7 +16,6 @@ Example:
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import numbers
 import os
@@ -31,11 +30,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..files import file_sha256
+from ..images import IMAGE_EXTENSIONS  # noqa: F401 (re-exported: the data layer's name for it)
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-"""File extensions treated as images by default (compared case-insensitively)."""
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
 
@@ -384,21 +383,13 @@ def _count(classes: Mapping[str, str], splits: tuple[str, ...],
 
 # --- copying --------------------------------------------------------------------------------
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _copy_without_overwrite(source: Path, destination: Path, *, verify: bool) -> None:
     """Copy to a hidden temp name beside ``destination``, optionally verify, then publish it."""
     tmp = destination.with_name(f".{destination.name}.{uuid.uuid4().hex[:12]}.part")
     try:
         shutil.copy2(source, tmp)
         if verify:
-            if tmp.stat().st_size != source.stat().st_size or _sha256(tmp) != _sha256(source):
+            if tmp.stat().st_size != source.stat().st_size or file_sha256(tmp) != file_sha256(source):
                 raise DataError(f"the copy of {source} does not match the source (size or SHA-256); "
                                 "the source was kept. Check the disk and run again.")
         _publish(tmp, destination)

@@ -22,12 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import batched_nms, box_iou, complete_box_iou_loss
 
 from ..data import DataBundle
+from ..engine.task import ExportGraph, Task
+from ..images import NORMALIZE_UNIT
 from .assign import assign
 from .augment import BoxAugment
 from .data import DetectionSplit, DetectionTargets, detection_bundle
@@ -94,7 +97,7 @@ def decode(raw: Tensor, boxes: Tensor, *, score_threshold: float = 0.001, iou_th
     return torch.cat([image[top, None].float(), box[top], score[top, None], label[top, None].float()], 1)
 
 
-class DetectionTask:
+class DetectionTask(Task):
     """Loss, decoding and metrics of the ``yolo`` detector (see the module docstring).
 
     Example:
@@ -107,6 +110,8 @@ class DetectionTask:
         >>> task.loss(out, y).shape, out.detections.shape[1]
         (torch.Size([2]), 7)
     """
+
+    kind = "detection"
 
     def __init__(self, *, num_classes: int | None = None, score_threshold: float = 0.001, iou_threshold: float = 0.6,
                  max_detections: int = 100, box_weight: float = 5.0, topk: int = 10, radius: float = 2.5,
@@ -185,6 +190,33 @@ class DetectionTask:
     def classifier_view(self, model: nn.Module) -> nn.Module:
         """The detector as an image classifier (see :class:`ClassScores`), for attribution pictures."""
         return ClassScores(_unwrap(model))
+
+    def preprocessing(self, data: DataBundle) -> dict[str, Any]:
+        """Images stretched to the training size (no letterbox, as ``yolo-folder`` reads them), the
+        detection pipeline's normalization."""
+        return {**super().preprocessing(data), "normalize": NORMALIZE_UNIT}
+
+    @torch.no_grad()
+    def answers(self, model: nn.Module, x: Tensor, widths: Tensor | None = None, *, greedy: bool = False
+                ) -> list[dict[str, np.ndarray]]:
+        """``{"boxes": (n, 4) xyxy input pixels, "scores": (n,), "labels": (n,)}`` per image, decoded with this
+        task's thresholds (best first)."""
+        out = self.forward(model, x)
+        return [{k: v.float().cpu().numpy() if k != "labels" else v.cpu().numpy() for k, v in d.items()}
+                for d in out.per_image(len(x))]
+
+    def export_graphs(self, model: nn.Module, x: Tensor, widths: Tensor | None = None) -> list[ExportGraph]:
+        """One graph ``model``: images (height and width any multiple of 32) → the head's ``raw`` outputs
+        (B, A, 5 + C); box decoding and NMS run on the host (data-dependent NMS does not export reliably)."""
+        inner: YOLO = _unwrap(model)
+        stride = max(inner.strides)
+        axes = {0: ("batch", 1), 2: ("height", stride), 3: ("width", stride)}
+        return [ExportGraph("model", inner, (x,), ["image"], ["raw"],
+                            {"image": axes, "raw": {0: ("batch", 1), 1: ("anchors", 1)}})]
+
+    def bundle_settings(self, model: nn.Module) -> dict[str, Any]:
+        return {"strides": list(_unwrap(model).strides), "score_threshold": self.score_threshold,
+                "iou_threshold": self.iou_threshold, "max_detections": self.max_detections}
 
 
 class ClassScores(nn.Module):

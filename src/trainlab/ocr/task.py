@@ -19,19 +19,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import DataBundle
+from ..engine.task import ExportGraph, Task
 from ..errors import ConfigError
+from ..images import NORMALIZE_UNIT
 from .alphabet import Alphabet
 from .ctc import Decoded, ctc_beam_decode, ctc_greedy_decode
 from .data import LineSplit, LineTargets, line_bundle
 from .decoding import attention_beam_decode, attention_greedy_decode
 from .lm import CharNGramLM
 from .metrics import SequenceMetrics, batched_edit_distance
-from .models import AttentionOCR, Memory, frame_lengths
+from .models import WIDTH_STRIDE, AttentionOCR, Memory, frame_lengths
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +75,22 @@ def per_line(output: SequenceOutput, target: LineTargets) -> dict[str, Tensor]:
     return {"edits": edits, "chars": target.lengths, "correct": edits == 0}
 
 
-class _LineTask:
-    """What the CTC and attention Tasks share: decoder settings, sequence metrics, per-line predictions."""
+# lines batched for the model: (B, C, H, W) with W any multiple of the encoder's step, and their real widths
+_LINE_AXES = {0: ("batch", 1), 3: ("width", WIDTH_STRIDE)}
+_BATCH = {0: ("batch", 1)}
+_FRAMES = {0: ("batch", 1), 1: ("frames", 1)}
+
+
+class _LineTask(Task):
+    """What the CTC and attention Tasks share: decoder settings, sequence metrics, per-line predictions, and
+    how a line image file is read (``max_width``, ``invert``: see :class:`trainlab.ocr.text_lines.TextLineOptions`)."""
 
     def __init__(self, *, space_id: int | None = None, decoder: str = "greedy", beam_width: int = 8,
-                 lm: CharNGramLM | None = None, lm_weight: float = 0.0, length_bonus: float = 0.0) -> None:
+                 lm: CharNGramLM | None = None, lm_weight: float = 0.0, length_bonus: float = 0.0,
+                 max_width: int = 1024, invert: str | bool = "auto") -> None:
         self.space_id, self.decoder, self.beam_width = space_id, decoder, beam_width
         self.lm, self.lm_weight, self.length_bonus = lm, lm_weight, length_bonus
+        self.max_width, self.invert = max_width, invert
 
     def metrics(self) -> SequenceMetrics:
         return SequenceMetrics(space_id=self.space_id)
@@ -86,6 +98,39 @@ class _LineTask:
     def predictions(self, output: SequenceOutput, target: LineTargets) -> dict[str, Tensor]:
         """Per-line edits, reference length and exactness (see :func:`per_line`)."""
         return per_line(output, target)
+
+    def decode(self, model: nn.Module, x: Tensor, widths: Tensor | None = None, *, greedy: bool = False) -> Decoded:
+        raise NotImplementedError
+
+    def batch_widths(self, target: LineTargets) -> Tensor:
+        return target.widths
+
+    def preprocessing(self, data: DataBundle) -> dict[str, Any]:
+        """Lines as ``text-lines`` reads them: greyscale, the line height keeping the aspect ratio, ink high,
+        a batch right-padded with background to a multiple of the encoder's step; the lines' normalization."""
+        c, h, _ = data.input_shape
+        return {"resize": "height", "height": int(h), "max_width": self.max_width, "width_multiple": WIDTH_STRIDE,
+                "pad_value": 0, "invert": self.invert, "interpolation": "bilinear", "channels": int(c),
+                "channel_order": "L" if c == 1 else "RGB", "mean": [float(v) for v in data.mean],
+                "std": [float(v) for v in data.std], "normalize": NORMALIZE_UNIT, "layout": "NCHW"}
+
+    @torch.no_grad()
+    def answers(self, model: nn.Module, x: Tensor, widths: Tensor | None = None, *, greedy: bool = False
+                ) -> list[dict[str, np.ndarray]]:
+        """``{"tokens": ids (L,), "confidence": per character (L,)}`` per line (beam search gives no
+        confidences: an empty array)."""
+        d = self.decode(model, x, widths, greedy=greedy)
+        tokens, lengths = d.tokens.cpu().numpy(), d.lengths.cpu().tolist()
+        conf = d.confidence.float().cpu().numpy() if d.confidence is not None else None
+        return [{"tokens": tokens[i, :n], "confidence": conf[i, :n] if conf is not None else np.zeros(0, np.float32)}
+                for i, n in enumerate(lengths)]
+
+    def _bundle_decoder(self) -> str:
+        if self.decoder != "greedy" or (self.lm is not None and self.lm_weight) or self.length_bonus:
+            log.warning("an exported bundle decodes greedily without a language model; this run decodes with "
+                        "ocr.decoder %s (lm_weight %s, length_bonus %s), so the bundle's lines can differ from "
+                        "evaluate's", self.decoder, self.lm_weight, self.length_bonus)
+        return "greedy"
 
 
 class CTCTask(_LineTask):
@@ -101,13 +146,16 @@ class CTCTask(_LineTask):
         (torch.Size([2]), 2)
     """
 
+    kind = "ocr-ctc"
+
     def __init__(self, *, space_id: int | None = None, decoder: str = "greedy", beam_width: int = 8,
-                 lm: CharNGramLM | None = None, lm_weight: float = 0.0, length_bonus: float = 0.0) -> None:
+                 lm: CharNGramLM | None = None, lm_weight: float = 0.0, length_bonus: float = 0.0,
+                 max_width: int = 1024, invert: str | bool = "auto") -> None:
         if decoder == "greedy" and ((lm is not None and lm_weight) or length_bonus):
             raise ConfigError("CTC greedy decoding reads the best path and cannot use a language model or a "
                               "length bonus; set ocr.decoder: beam, or ocr.lm_weight and ocr.length_bonus to 0.")
         super().__init__(space_id=space_id, decoder=decoder, beam_width=beam_width, lm=lm, lm_weight=lm_weight,
-                         length_bonus=length_bonus)
+                         length_bonus=length_bonus, max_width=max_width, invert=invert)
 
     def decode_logits(self, logits: Tensor, frames: Tensor | None, *, fast: bool = False) -> Decoded:
         """Lines from (B, T, K+1) scores: greedy when ``fast`` or configured, else beam (+ LM)."""
@@ -130,11 +178,31 @@ class CTCTask(_LineTask):
         return nll / target.lengths.clamp_min(1)  # (B,)
 
     @torch.no_grad()
-    def decode(self, model: nn.Module, x: Tensor, widths: Tensor | None = None) -> Decoded:
-        """Read lines (B, C, H, W) (normalized like the data) with the configured decoder."""
+    def decode(self, model: nn.Module, x: Tensor, widths: Tensor | None = None, *, greedy: bool = False) -> Decoded:
+        """Read lines (B, C, H, W) (normalized like the data) with the configured decoder (``greedy``: best path)."""
         logits = model(x)
         frames = frame_lengths(widths.to(logits.device), logits.shape[1]) if widths is not None else None
-        return self.decode_logits(logits, frames)
+        return self.decode_logits(logits, frames, fast=greedy)
+
+    def export_graphs(self, model: nn.Module, x: Tensor, widths: Tensor | None = None) -> list[ExportGraph]:
+        """One graph ``model``: lines (width any multiple of 4) → per-frame ``log_probs`` (B, T, K+1); the host
+        decodes them (frames past a line's width ignored)."""
+        return [ExportGraph("model", _LogProbs(_unwrap(model)), (x,), ["image"], ["log_probs"],
+                            {"image": _LINE_AXES, "log_probs": _FRAMES})]
+
+    def bundle_settings(self, model: nn.Module) -> dict[str, Any]:
+        return {"blank": 0, "width_stride": WIDTH_STRIDE, "decoder": self._bundle_decoder()}
+
+
+class _LogProbs(nn.Module):
+    """A CTC model's per-frame log-probabilities (B, T, K+1), what an exported bundle's graph computes."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x).float().log_softmax(-1)
 
 
 class AttentionTask(_LineTask):
@@ -149,18 +217,23 @@ class AttentionTask(_LineTask):
         (torch.Size([2, 3, 4]), torch.Size([2]))
     """
 
+    kind = "ocr-attention"
+
     def __init__(self, *, space_id: int | None = None, decoder: str = "greedy", beam_width: int = 8,
                  lm: CharNGramLM | None = None, lm_weight: float = 0.0, length_bonus: float = 0.0,
-                 label_smoothing: float = 0.0) -> None:
+                 label_smoothing: float = 0.0, max_width: int = 1024, invert: str | bool = "auto") -> None:
         super().__init__(space_id=space_id, decoder=decoder, beam_width=beam_width, lm=lm, lm_weight=lm_weight,
-                         length_bonus=length_bonus)
+                         length_bonus=length_bonus, max_width=max_width, invert=invert)
         self.label_smoothing = label_smoothing
 
-    def decode_memory(self, model: AttentionOCR, memory: Memory, *, fast_steps: int | None = None) -> Decoded:
+    def decode_memory(self, model: AttentionOCR, memory: Memory, *, fast_steps: int | None = None,
+                      greedy: bool = False) -> Decoded:
         """Lines from encoded memory: ``fast_steps`` set → greedy for that many symbols without host
-        syncs (training metrics); else the configured decoder with the LM."""
+        syncs (training metrics); ``greedy``: greedy without the LM; else the configured decoder with the LM."""
         if fast_steps is not None:
             return attention_greedy_decode(model, memory, max_length=fast_steps, stop_early=False)
+        if greedy:
+            return attention_greedy_decode(model, memory)
         if self.decoder == "greedy":
             return attention_greedy_decode(model, memory, lm=self.lm, lm_weight=self.lm_weight,
                                            length_bonus=self.length_bonus)
@@ -190,20 +263,69 @@ class AttentionTask(_LineTask):
         return (ce * counted).sum(1) / (target.lengths + 1)
 
     @torch.no_grad()
-    def decode(self, model: nn.Module, x: Tensor, widths: Tensor | None = None) -> Decoded:
-        """Read lines (B, C, H, W) (normalized like the data) with the configured decoder."""
+    def decode(self, model: nn.Module, x: Tensor, widths: Tensor | None = None, *, greedy: bool = False) -> Decoded:
+        """Read lines (B, C, H, W) (normalized like the data) with the configured decoder (``greedy``: greedy,
+        no LM)."""
         inner: AttentionOCR = _unwrap(model)
-        return self.decode_memory(inner, inner.encode(x, widths))
+        return self.decode_memory(inner, inner.encode(x, widths), greedy=greedy)
+
+    def export_graphs(self, model: nn.Module, x: Tensor, widths: Tensor | None = None) -> list[ExportGraph]:
+        """Two graphs, looped by the host: ``encoder`` (lines and their widths → the memory and the decoder's
+        first state) and ``decoder_step`` (previous symbols, state, memory → log-probabilities of the next
+        symbol (B, K+1) and the next state)."""
+        inner: AttentionOCR = _unwrap(model)
+        widths = widths if widths is not None else torch.full((len(x),), x.shape[-1], dtype=torch.long)
+        encoder = _Encoder(inner)
+        with torch.no_grad():
+            values, keys, mask, state = encoder(x, widths)
+        tokens = torch.full((len(x),), inner.start_token, dtype=torch.long)
+        memory = {"values": _FRAMES, "keys": _FRAMES, "mask": _FRAMES}
+        return [ExportGraph("encoder", encoder, (x, widths), ["image", "widths"], ["values", "keys", "mask", "state"],
+                            {"image": _LINE_AXES, "widths": _BATCH, **memory, "state": _BATCH}),
+                ExportGraph("decoder_step", _Step(inner), (tokens, state, values, keys, mask),
+                            ["tokens", "state", "values", "keys", "mask"], ["log_probs", "next_state"],
+                            {"tokens": _BATCH, "state": _BATCH, **memory, "log_probs": _BATCH, "next_state": _BATCH})]
+
+    def bundle_settings(self, model: nn.Module) -> dict[str, Any]:
+        inner: AttentionOCR = _unwrap(model)
+        return {"start_token": inner.start_token, "end_token": 0, "max_length": inner.max_length,
+                "decoder": self._bundle_decoder()}
 
 
-Task = CTCTask | AttentionTask
-TaskFactory = Callable[[nn.Module], Task]
+class _Encoder(nn.Module):
+    """The attention model's encoder as a graph: lines, widths → values, keys, mask, first decoder state."""
+
+    def __init__(self, model: AttentionOCR) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor, widths: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        memory = self.model.encode(x, widths)
+        return memory.values, memory.keys, memory.mask, self.model.initial_state(memory)
+
+
+class _Step(nn.Module):
+    """One decoder step as a graph: previous symbols (B,), state, memory → log-probabilities (B, K+1), state."""
+
+    def __init__(self, model: AttentionOCR) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: Tensor, state: Tensor, values: Tensor, keys: Tensor, mask: Tensor
+                ) -> tuple[Tensor, Tensor]:
+        logits, state, _ = self.model.step(tokens, state, Memory(values, keys, mask))
+        return logits.float().log_softmax(-1), state
+
+
+LineTask = CTCTask | AttentionTask
+TaskFactory = Callable[[nn.Module], LineTask]
 
 
 def task_factory(train: LineSplit, alphabet: Alphabet, *, decoder: str = "greedy", beam_width: int = 8,
                  lm_order: int = 0, lm_weight: float = 0.0, length_bonus: float = 0.0,
-                 label_smoothing: float = 0.0) -> TaskFactory:
-    """model → its Task; a character LM of ``lm_order`` is trained on ``train``'s labels when asked for."""
+                 label_smoothing: float = 0.0, reading: dict[str, Any] | None = None) -> TaskFactory:
+    """model → its Task; a character LM of ``lm_order`` is trained on ``train``'s labels when asked for;
+    ``reading``: how line files are read (``max_width``, ``invert``) for ``trainlab predict``."""
     if lm_weight and not lm_order:
         raise ConfigError(f"ocr.lm_weight is {lm_weight} but ocr.lm_order is 0 (no LM); set ocr.lm_order "
                           "(e.g. 4) or ocr.lm_weight: 0.")
@@ -214,9 +336,9 @@ def task_factory(train: LineSplit, alphabet: Alphabet, *, decoder: str = "greedy
         log.info("character %d-gram LM: %d states, training perplexity %.2f", lm_order, len(lm.contexts),
                  lm.perplexity(sequences))
     common = dict(space_id=alphabet.space_id, decoder=decoder, beam_width=beam_width, lm=lm, lm_weight=lm_weight,
-                  length_bonus=length_bonus)
+                  length_bonus=length_bonus, **(reading or {}))
 
-    def make(model: nn.Module) -> Task:
+    def make(model: nn.Module) -> LineTask:
         if isinstance(_unwrap(model), AttentionOCR):
             return AttentionTask(label_smoothing=label_smoothing, **common)
         return CTCTask(**common)
@@ -225,7 +347,8 @@ def task_factory(train: LineSplit, alphabet: Alphabet, *, decoder: str = "greedy
 
 
 def _bundle_and_task(cfg: Any, splits: dict[str, LineSplit | None], alphabet: Alphabet, bucket: int, *, seed: int,
-                     device: Any, rank: int, world_size: int) -> tuple[DataBundle, TaskFactory]:
+                     device: Any, rank: int, world_size: int, reading: dict[str, Any] | None = None
+                     ) -> tuple[DataBundle, TaskFactory]:
     d, o = cfg.data, getattr(cfg, "ocr", None)
     train = splits["train"]
     if d.max_train_samples and d.max_train_samples < len(train):
@@ -237,7 +360,7 @@ def _bundle_and_task(cfg: Any, splits: dict[str, LineSplit | None], alphabet: Al
                        rank=rank, world_size=world_size, mean=d.mean, std=d.std)
     options = dict(decoder=o.decoder, beam_width=o.beam_width, lm_order=o.lm_order, lm_weight=o.lm_weight,
                    length_bonus=o.length_bonus) if o else {}
-    return data, task_factory(train, alphabet, label_smoothing=cfg.train.label_smoothing, **options)
+    return data, task_factory(train, alphabet, label_smoothing=cfg.train.label_smoothing, reading=reading, **options)
 
 
 def digit_strings(cfg: Any, *, seed: int, device: Any = "cpu", rank: int = 0, world_size: int = 1
@@ -261,4 +384,4 @@ def text_lines(cfg: Any, *, seed: int, device: Any = "cpu", rank: int = 0, world
     splits, alphabet = text_line_splits(cfg.data.root, seed=cfg.data.seed_for_splits(seed), valid_fraction=cfg.data.valid_fraction,
                                         test_fraction=cfg.data.test_fraction, options=o)
     return _bundle_and_task(cfg, splits, alphabet, o.bucket, seed=seed, device=device, rank=rank,
-                            world_size=world_size)
+                            world_size=world_size, reading={"max_width": o.max_width, "invert": o.invert})

@@ -106,9 +106,7 @@ def predictions(learner: Learner, split: str) -> dict[str, np.ndarray]:
         with learner.autocast():
             out = task.forward(learner.model, x, y)
             loss = task.loss(out, y)
-        # a sequence task describes its own per-example results; classification keeps pred/target
-        per = task.predictions(out, y) if hasattr(task, "predictions") else {"pred": out.argmax(1), "target": y}
-        for k, v in {**per, "loss": loss.float()}.items():
+        for k, v in {**task.predictions(out, y), "loss": loss.float()}.items():
             rows.setdefault(k, []).append(v.detach().cpu())
     return {k: torch.cat(v).numpy() for k, v in rows.items()}
 
@@ -116,8 +114,8 @@ def predictions(learner: Learner, split: str) -> dict[str, np.ndarray]:
 def evaluate_checkpoint(path: Path, out_dir: Path, *, split: str = "test", overrides: list[str] = ()) -> Evaluation:
     """Evaluate the checkpoint at ``path`` on ``split``; write metrics and predictions into ``out_dir``.
 
-    A task with a ``write_figures(model, loader, class_names, out_dir, split) -> list[Path]`` method also
-    draws its pictures there (detection: ``predictions_<split>.png``).
+    The task's :meth:`~trainlab.engine.Task.write_figures` draws its pictures there too (detection:
+    ``predictions_<split>.png``).
 
     Example:
         >>> ev = evaluate_checkpoint(Path("experiments/digits-cnn/checkpoints/best.pt"),
@@ -141,10 +139,9 @@ def evaluate_checkpoint(path: Path, out_dir: Path, *, split: str = "test", overr
     np.savez(buf, **preds)
     predictions_path = out_dir / f"predictions_{split}.npz"
     atomic_write_bytes(predictions_path, buf.getvalue())
-    figures = []
-    if hasattr(learner.task, "write_figures"):  # e.g. detection: predictions_<split>.png with the boxes drawn
-        figures = learner.task.write_figures(learner.model, learner.data.split(split), list(learner.data.class_names),
-                                             out_dir, split)
+    # e.g. detection: predictions_<split>.png with the boxes drawn
+    figures = learner.task.write_figures(learner.model, learner.data.split(split), list(learner.data.class_names),
+                                         out_dir, split)
     return Evaluation(metrics, list(learner.data.class_names), metrics_path, predictions_path, figures)
 
 
