@@ -16,6 +16,7 @@ import torch
 from ..config import config_to_dict, load_config
 from ..errors import CheckpointError, ConfigError, echo
 from ..runs import checkpoint_path, learner_for_checkpoint
+from ..runs.evaluate import split_check
 from .predictor import Predictor
 from .preprocess import Preprocess
 
@@ -44,6 +45,7 @@ def load_run(exp: Path, checkpoint: str = "best", overrides: list[str] = ()):
     learner, state = learner_for_checkpoint(path, list(overrides))
     if checkpoint not in ("best", "last"):
         check_same_architecture(exp, state, path)
+    split_check(state, learner.data, "train", str(path))  # the normalization statistics come from it
     learner.model.eval()
     return learner, state, path
 
