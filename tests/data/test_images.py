@@ -91,3 +91,11 @@ def test_broken_and_missing_files_are_one_line_errors(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         read_image(tmp_path / "nope.png")
     assert not is_grayscale(broken)
+
+
+def test_image_size_is_the_shown_size(tmp_path):
+    from trainlab.data.images import image_size
+
+    assert image_size(sideways_jpeg(tmp_path / "photo.jpg")) == (80, 40)
+    with pytest.raises(DataError, match="180,000,000 pixels"):
+        image_size(huge_png(tmp_path / "scan.png", 15_000, 12_000))

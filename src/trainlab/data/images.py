@@ -61,6 +61,25 @@ def is_grayscale(path: Path) -> bool:
         return False
 
 
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(H, W) of an image as a viewer shows it (EXIF orientation 5-8 swaps the stored sides); header only.
+
+    Example:
+        >>> image_size("photos/IMG_0001.jpg")  # stored 4032 wide, shown upright  # doctest: +SKIP
+        (4032, 3024)
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                turned = img.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # transpose or a quarter turn
+                return (img.width, img.height) if turned else (img.height, img.width)
+    except Image.DecompressionBombError:
+        return read_image(path).shape[:2]  # raises the one-line error
+    except (OSError, ValueError, SyntaxError):
+        return read_image(path).shape[:2]  # raises the one-line error (or reads what the header hid)
+
+
 def _palette_is_grey(img: Image.Image) -> bool:
     rgb = np.asarray(img.getpalette() or [], dtype=np.int16).reshape(-1, 3)
     return bool(len(rgb)) and bool((rgb == rgb[:, :1]).all())

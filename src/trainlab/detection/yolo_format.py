@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..data.images import image_size as shown_size
 from ..data.images import is_grayscale, read_image
 from ..errors import DataError, echo
 from .data import DetectionSplit, make_split
@@ -201,14 +202,23 @@ def _load_split(name: str, files: list[Path], size: tuple[int, int], channels: i
     return make_split(images, boxes, labels)
 
 
-def _channels(files: list[Path]) -> int:
+def choose_channels(files: list[Path], dataset: str) -> int:
     """1 when every image of the dataset is grayscale, else 3 (read from the headers), said in the log."""
     grey = sum(is_grayscale(f) for f in files)
     channels = 1 if grey == len(files) else 3
-    log.info("yolo-folder: reading the images as %s: %d of %d images are %s (set data.channels to choose)",
+    log.info("%s: reading the images as %s: %d of %d images are %s (set data.channels to choose)", dataset,
              "1 channel (grayscale)" if channels == 1 else "3 channels (RGB)",
              grey if channels == 1 else len(files) - grey, len(files), "grayscale" if channels == 1 else "colour")
     return channels
+
+
+def default_image_size(first: Path, dataset: str) -> tuple[int, int]:
+    """The first training image's (H, W) as shown, rounded up to multiples of 32, said in the log."""
+    h, w = shown_size(first)
+    size = (int(math.ceil(h / 32) * 32), int(math.ceil(w / 32) * 32))
+    log.info("%s: image_size %s (the first training image's %d×%d rounded up to a multiple of 32; set "
+             "data.image_size to choose)", dataset, list(size), h, w)
+    return size
 
 
 def read_yolo_dataset(root: str | Path | None, *, image_size: tuple[int, int] | None = None,
@@ -229,12 +239,9 @@ def read_yolo_dataset(root: str | Path | None, *, image_size: tuple[int, int] | 
     yaml_path = _find_yaml(root)
     files, names = read_data_yaml(yaml_path)
     if channels is None:
-        channels = _channels([f for split in files.values() if split for f in split])
+        channels = choose_channels([f for split in files.values() if split for f in split], "yolo-folder")
     if image_size is None:
-        first = read_image(files["train"][0])
-        image_size = tuple(int(math.ceil(v / 32) * 32) for v in first.shape[:2])
-        log.info("yolo-folder: image_size %s (the first training image's %d×%d rounded up to a multiple of 32; "
-                 "set data.image_size to choose)", list(image_size), *first.shape[:2])
+        image_size = default_image_size(files["train"][0], "yolo-folder")
     if any(int(v) % 32 for v in image_size):
         raise DataError(f"yolo-folder: data.image_size {list(image_size)} must be multiples of 32 (the detector's "
                         "largest stride).")
