@@ -30,11 +30,13 @@ Resuming: everything lives in ``--work`` (default ``detection-race/``). A side w
 not run again; an interrupted trainlab side resumes from its ``last.pt``, an interrupted ultralytics side
 from its ``last.pt`` (``resume=True``); the curve files keep the points already measured.
 
-Running ultralytics offline (see docs/detection.md): ``YOLO_OFFLINE=true``, settings ``sync`` off,
-``YOLO_AUTOINSTALL=false``, and a font named Arial.ttf in ``YOLO_CONFIG_DIR`` (``check_det_dataset`` asks for
-it even with ``plots=False`` and would try to download it; matplotlib's DejaVuSans stands in).
+Running ultralytics offline (see docs/detection.md): ``YOLO_OFFLINE=true``, settings ``sync`` off (and its
+logging integrations: MLflow, ClearML, Comet, DVC, Ray Tune, TensorBoard, W&B), ``YOLO_AUTOINSTALL=false``, and
+a font named Arial.ttf in ``YOLO_CONFIG_DIR`` (``check_det_dataset`` asks for it even with ``plots=False`` and
+would try to download it; matplotlib's DejaVuSans stands in).
 
-Full run, alone on the machine (2 CPU cores: about 1.5-2 hours, see docs/detection.md):
+Full run, alone on the machine (2 CPU cores: about 1.5-2 hours; trainlab at most ~20 min, ultralytics up to
+the 90-minute cap; see docs/detection.md):
     flock /tmp/trainlab-heavy.lock python benchmarks/detection.py --work detection-race
     python benchmarks/detection.py --report detection-race/results.json   # the table and the plot again
 Smoke run (a minute or two):
@@ -227,7 +229,7 @@ def _test_images(data_yaml: Path):
     images, truth = [], []
     for path in files["test"]:
         with Image.open(path) as img:
-            images.append(torch.from_numpy(np.asarray(img.convert("RGB"))).permute(2, 0, 1))
+            images.append(torch.from_numpy(np.array(img.convert("RGB"))).permute(2, 0, 1))
         boxes, labels = read_labels(label_path(path), len(names))
         h, w = images[-1].shape[1:]
         truth.append((boxes * torch.tensor([w, h, w, h]), labels))
@@ -270,7 +272,10 @@ def ultralytics_child(job_path: str) -> None:
     except ImportError:  # ultralytics 8.3
         from ultralytics.utils.ops import non_max_suppression as nms
 
-    settings.update({"sync": False})
+    # no telemetry, and none of the logging integrations it turns on when their package is installed (mlflow is,
+    # here: it wrote an mlruns/ store beside the run)
+    settings.update({"sync": False, "mlflow": False, "clearml": False, "comet": False, "dvc": False,
+                     "raytune": False, "tensorboard": False, "wandb": False})
     folder = Path(job["folder"])
     curve_path = folder / "curve.jsonl"
     x, truth, num_classes = _test_images(Path(job["data"]))
@@ -375,8 +380,11 @@ def plot(results: dict[str, Any], path: Path) -> Path:
             ax.axvline(r["seconds_to_95"] / 60, color=colour, ls=":", lw=1)
     ax.set_xlabel("training wall time, minutes (validation included, test scoring excluded)")
     ax.set_ylabel("test mAP@0.5:0.95")
-    ax.set_title(f"digit scenes 96×96, {results['threads']} CPU threads: until {results['patience']} epochs "
+    size = results.get("image_size", 96)
+    ax.set_title(f"digit scenes {size}×{size}, {results['threads']} CPU threads: until {results['patience']} epochs "
                  "without a better validation mAP", fontsize=9)
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
@@ -394,9 +402,9 @@ def main() -> None:
         return
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", type=Path, default=Path("detection-race"), help="folder of the race (resumable)")
-    p.add_argument("--max-epochs", type=int, default=100, help="epochs at most per side (the schedules span them)")
+    p.add_argument("--max-epochs", type=int, default=60, help="epochs at most per side (the schedules span them)")
     p.add_argument("--patience", type=int, default=10, help="epochs without a better validation mAP before stopping")
-    p.add_argument("--time-cap", type=float, default=60.0, help="minutes of training at most per side")
+    p.add_argument("--time-cap", type=float, default=90.0, help="minutes of training at most per side")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--infer-runs", type=int, default=50, help="batch-1 inference runs per model (median)")
@@ -426,6 +434,11 @@ def main() -> None:
                                "threads": args.threads, "patience": args.patience, "max_epochs": args.max_epochs,
                                "time_cap_minutes": args.time_cap, "command": " ".join(["python", *sys.argv]),
                                "runs": []}
+    size = json.loads(EXAMPLE.joinpath("params.json").read_text())["data"]["args"].get("size", 96)
+    for override in args.set:  # data.args.size=... changes the image size of both
+        if override.startswith("data.args.size="):
+            size = int(override.split("=", 1)[1])
+    results["image_size"] = size
     for side in sides:
         done = args.work / side / "result.json"
         if done.is_file():
@@ -446,10 +459,6 @@ def main() -> None:
                 data, _ = data_and_task(trainlab_config(args, args.work / "trainlab"), device=torch.device("cpu"))
                 write_yolo_dataset(args.work / "yolo", {"train": data.train.split, "valid": data.valid.split,
                                                         "test": data.test.split}, list(data.class_names))
-            size = json.loads((args.work / "trainlab" / "params.json").read_text())["data"]["args"].get("size", 96)
-            for override in args.set:  # data.args.size=... changes the image size of both
-                if override.startswith("data.args.size="):
-                    size = int(override.split("=", 1)[1])
             result = run_ultralytics(args, args.work, data_yaml, size)
         results["runs"].append(result)
         print(json.dumps({k: v for k, v in result.items() if k != "curve"}), flush=True)
