@@ -282,7 +282,7 @@ def numbered(grid: np.ndarray, cols: int, count: int, *, cell: int, row: int) ->
     in its top-left corner, when the tiles are large enough to hold it.
 
     Example:
-        >>> numbered(np.zeros((40, 40, 3), np.uint8), 2, 4, cell=20, row=20)[1:9, 1:6].max() > 0
+        >>> bool(numbered(np.zeros((40, 40, 3), np.uint8), 2, 4, cell=20, row=20)[1:9, 1:6].max() > 0)
         True
     """
     if cell < 14 or row < 12:
