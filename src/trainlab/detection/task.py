@@ -108,6 +108,8 @@ class DetectionTask:
         (torch.Size([2]), 7)
     """
 
+    predicts_boxes = True  # what the live page (trainlab.inspect) asks to draw boxes instead of a top-5
+
     def __init__(self, *, num_classes: int | None = None, score_threshold: float = 0.001, iou_threshold: float = 0.6,
                  max_detections: int = 100, box_weight: float = 5.0, topk: int = 10, radius: float = 2.5,
                  class_metrics: bool = True) -> None:

@@ -3,10 +3,10 @@
 One call, :meth:`Inspector.run`, takes an image as the page holds it (uint8 pixels), the slider settings,
 a layer and a channel, and returns everything the page shows: the model's input after the augmentations,
 the layer's feature maps (numbered, with their colour scale) and the chosen channel as PNGs, the channel's
-maximum, and the top-5 predictions of a classifier or the boxes of a detector (a task with ``decode`` whose
-forward output has ``per_image``: :class:`trainlab.detection.DetectionTask`). Augmentations are those of
-:mod:`trainlab.viz.watch`, applied in pixel space in a fixed order (rotation, blur, brightness, occlusion,
-noise).
+maximum, and the top-5 predictions of a classifier or the boxes of a detector (a task with
+``predicts_boxes`` whose forward output has ``per_image``: :class:`trainlab.detection.DetectionTask`).
+Augmentations are those of :mod:`trainlab.viz.watch`, applied in pixel space in a fixed order (rotation,
+blur, brightness, occlusion, noise).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -97,13 +98,13 @@ class Inspector:
     split: str
     layers: dict[str, tuple[int, ...]]
     lock: threading.Lock
-    task: Any = None  # a detection task (its forward decodes boxes); None: the model's output is logits
+    task: Any = None  # a task that predicts boxes (detection); None: the model's output is logits
     default_layer: str = ""
 
     @classmethod
     def create(cls, model: nn.Module, data: Any, *, split: str = "test", task: Any = None) -> Inspector:
-        """An inspector of ``model`` on ``data``'s ``split``; ``task``: the run's task, used when it detects
-        boxes (it has ``decode``, and its forward output ``per_image``), ignored otherwise."""
+        """An inspector of ``model`` on ``data``'s ``split``; ``task``: the run's task, used when it predicts
+        boxes (``task.predicts_boxes``; its ``forward(model, x)`` output has ``per_image``), ignored otherwise."""
         model = model.eval()
         device = next(iter(model.parameters()), torch.zeros(())).device
         x = torch.zeros(1, *data.input_shape, device=device)
@@ -111,7 +112,7 @@ class Inspector:
         if not layers:
             raise TrainlabError("the model has no layer with (C, H, W) feature maps; the live page shows "
                                 "convolutional models.")
-        task = task if callable(getattr(task, "decode", None)) else None  # only a detection task decodes boxes
+        task = task if getattr(task, "predicts_boxes", False) else None  # a classifier's logits need no task
         return cls(model=model, data=data, split=split, layers=layers, lock=threading.Lock(), task=task,
                    default_layer=_default_layer(model, task, layers))
 
@@ -287,16 +288,21 @@ def numbered(grid: np.ndarray, cols: int, count: int, *, cell: int, row: int) ->
     """
     if cell < 14 or row < 12:
         return grid
-    from PIL import Image, ImageDraw
-
-    img = Image.fromarray(grid)
-    draw = ImageDraw.Draw(img)
+    grid = grid.copy()
     for k in range(count):
         r, c = divmod(k, cols)
-        x, y = c * cell, r * row
-        text = str(k)
-        draw.rectangle([x, y, x + 6 * len(text) + 1, y + 10], fill=(255, 255, 255))
-        draw.text((x + 1, y), text, fill=(0, 0, 0))
+        stamp = _stamp(str(k))[: row - 1, : cell - 1]
+        grid[r * row: r * row + stamp.shape[0], c * cell: c * cell + stamp.shape[1]] = stamp
+    return grid
+
+
+@cache
+def _stamp(text: str) -> np.ndarray:
+    """``text`` in black on a white box, RGB uint8, drawn once (a live update draws up to hundreds)."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (6 * len(text) + 2, 11), (255, 255, 255))
+    ImageDraw.Draw(img).text((1, 0), text, fill=(0, 0, 0))
     return np.asarray(img)
 
 
