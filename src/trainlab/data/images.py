@@ -7,7 +7,8 @@ so a reader that ignores the tag puts every box on the wrong pixels. :func:`read
 PIL refuses images of more than 2 × ``Image.MAX_IMAGE_PIXELS`` pixels (178,956,970) as possible
 decompression bombs; :func:`read_image` refuses them with a one-line error that names the file, its pixel
 count and the limit, and the environment variable ``TRAINLAB_MAX_IMAGE_PIXELS`` raises the limit for files
-you trust.
+you trust (PIL's own check, ``Image.MAX_IMAGE_PIXELS``, is then lifted for the process; this module's check
+takes its place).
 """
 from __future__ import annotations
 
