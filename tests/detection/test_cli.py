@@ -3,6 +3,7 @@ bit-identical mid-epoch, and the shipped example's params."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from trainlab.detection.yolo_format import write_yolo_dataset
 from trainlab.engine import Callback
 from trainlab.engine.factory import learner_from_config
 
+from ..test_images import huge_png
 from .helpers import scene_params, write_params
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "experiments" / "digit-scenes-yolo"
@@ -57,6 +59,15 @@ def test_a_yolo_format_folder_trains_and_evaluates(tmp_path, tiny_scenes, capsys
     assert main(["train", str(exp), "--restart"]) == 2
     err = capsys.readouterr().err
     assert f"{bad}:1" in err and len(err.strip().splitlines()) == 1
+    bad.write_text("4 0.5 0.5 0.3 0.3\n")
+    shutil.rmtree(tmp_path / "data" / "labels" / "test")  # evaluate used to print mAP -1.0000 with exit 0
+    assert main(["evaluate", str(exp)]) == 2
+    err = capsys.readouterr().err
+    assert "none of the 16 test images has a label file" in err and len(err.strip().splitlines()) == 1
+    huge_png(tmp_path / "data" / "images" / "train" / "000007.png", 15_000, 12_000)
+    assert main(["train", str(exp), "--restart"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "180,000,000 pixels" in err[0] and "TRAINLAB_MAX_IMAGE_PIXELS" in err[0]
 
 
 def test_resume_from_a_mid_epoch_checkpoint_is_bit_identical(tmp_path) -> None:

@@ -148,6 +148,19 @@ def test_reporting_callbacks_write_their_files(tmp_path, caplog):
     assert (tmp_path / "history.csv").read_text().count("\n") == 3
     assert (tmp_path / "training_history.png").stat().st_size > 10_000
     assert any(p.name.startswith("events.out.tfevents") for p in (tmp_path / "tb").iterdir())
+    # per-class values are tags of the one run (add_scalars made a run, i.e. a folder, per class)
+    assert not [p for p in (tmp_path / "tb").iterdir() if p.is_dir()]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tmp_path / "tb"), size_guidance={"scalars": 0})
+    acc.Reload()
+    tags = acc.Tags()["scalars"]
+    per_class = sorted(t for t in tags if t.startswith("valid.per_class.accuracy/"))
+    rows = json.loads((tmp_path / "history.json").read_text())["rows"]
+    assert len(per_class) == len(rows[0]["valid.per_class.accuracy"]) > 1
+    assert [e.step for e in acc.Scalars(per_class[0])] == [1, 2] and "valid/loss" in tags
+    layout = (tmp_path / "tb").glob("events.out.tfevents*")
+    assert any(b"valid\\.per_class\\.accuracy/.*" in p.read_bytes() for p in layout)  # the custom-scalars chart
 
 
 def test_loss_watch_warns_when_nothing_learns():

@@ -38,7 +38,13 @@ def test_summary_diagram_cli(tmp_path, capsys):
     assert main(["summary", str(exp), "--diagram"]) == 0
     out = capsys.readouterr().out
     assert "Total params" in out and f"wrote {exp / 'model.svg'}" in out
-    assert "(1, 4, 8, 8)" in (exp / "model.svg").read_text() and (exp / "model.png").stat().st_size > 1000
+    svg = (exp / "model.svg").read_text()
+    assert "(1, 4, 8, 8)" in svg and (exp / "model.png").stat().st_size > 1000
+    # boxes and frames carry the module names --layer takes, not five anonymous "Sequential"s
+    assert "stem: Sequential" in svg and "block1.0: Sequential" in svg and "stem.0: Conv2d" in svg
+    assert "block1.0.0: Conv2d" not in svg  # depth 2 (the default) keeps block1.0 closed
+    assert main(["summary", str(exp), "--diagram", "--depth", "3"]) == 0
+    assert "block1.0.0: Conv2d" in (exp / "model.svg").read_text()
 
 
 def test_a_model_that_cannot_run_gives_a_clear_error(tmp_path):

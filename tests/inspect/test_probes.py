@@ -109,3 +109,30 @@ def test_recording_and_diagnosing_leave_training_bit_identical(tmp_path):
         learner = run_experiment(exp, load_config(exp, ["train.epochs=2"])).learner
         losses.append([(r["train.loss"], r["valid.loss"]) for r in learner.history.rows])
     assert losses[0] == losses[1]
+
+
+def test_strongest_channels_are_ranked_on_the_image_shown(trained):
+    """Channel 0 is the strongest over all probe images but zero on the first one, which the columns show:
+    it is left out instead of drawing a blank column; the others are ranked on that image."""
+    import dataclasses
+
+    from trainlab.errors import ModelError
+    from trainlab.inspect.progression import progression
+
+    rec = read_probes(trained)
+    maps = torch.zeros(2, 5, 4, 3, 3)  # (epochs, images, C, H, W)
+    maps[:, 1:, 0] = 100.0  # strong everywhere but on image 0
+    maps[:, 0, 1], maps[:, 0, 2], maps[:, 0, 3] = 1.0, 3.0, 2.0
+
+    class Record(type(rec)):
+        def maps(self, layer):
+            return maps
+
+    fake = Record(**{f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)})
+    fake.epochs = [0, 1]
+    prog = progression(fake, "stem", k=8)
+    assert prog.columns == ["channel 2", "channel 3", "channel 1"]
+    assert (prog.frames.flatten(2).amax(2) > 0).all()  # no blank column
+    maps[:, 0] = 0.0
+    with pytest.raises(ModelError, match="every channel of 'stem' is zero on the first probe image"):
+        progression(fake, "stem")

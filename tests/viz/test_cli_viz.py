@@ -64,7 +64,7 @@ def test_viz_with_a_layer_channel_image_and_target(trained, tmp_path, capsys):
     (["--what", "receptive-field", "--unit", "50,50"], "--unit 50,50 is outside"),
     (["--what", "saliency", "--index", "100000"], "outside the valid split"),
     (["--what", "saliency", "--target", "eleven"], "not a class"),
-    (["--what", "filters", "--image", "missing.png"], "cannot read image"),
+    (["--what", "filters", "--image", "missing.png"], "missing.png' does not exist"),
 ])
 def test_user_errors_are_one_line(trained, tmp_path, capsys, argv, message):
     assert main(["viz", str(trained), *argv, "--out", str(tmp_path)]) == 2

@@ -32,9 +32,8 @@ def inspect(args: argparse.Namespace) -> int:
     inspector = inspector_for_checkpoint(checkpoint_path(args.exp, args.checkpoint), split=args.split,
                                          overrides=args.overrides)
     app = create_app(inspector, args.exp, title=f"trainlab inspect: {args.exp.name}")
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"serving {args.exp} ({args.checkpoint}) at http://{host}:{args.port}/  (Ctrl-C stops)", flush=True)
-    serve(app, host=args.host, port=args.port)
+    serve(app, host=args.host, port=args.port,  # says "serving" only once the port is bound
+          ready=lambda url: print(f"serving {args.exp} ({args.checkpoint}) at {url}  (Ctrl-C stops)", flush=True))
     return 0
 
 

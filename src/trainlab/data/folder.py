@@ -20,12 +20,10 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
 from ..errors import ConfigError, DataError
-from ..images import to_mode
+from .. import images
 from .memory import check_memory
 from .rejig import IMAGE_EXTENSIONS
 
@@ -61,9 +59,10 @@ def find_classes(split_dir: Path) -> list[str]:
 def read_image(path: Path, *, image_size: tuple[int, int], channels: int) -> torch.Tensor:
     """Decode one image file to a ``uint8`` tensor ``(C, H, W)`` of the given size and channels.
 
-    Color images become grayscale with PIL's ``L`` conversion (ITU-R 601-2 luma); grayscale images
-    become ``RGB`` by repeating the channel; 16-bit grayscale is scaled to 8 bits. Images whose size
-    differs from ``image_size`` are resized with antialiased bilinear filtering (aspect ratio not kept).
+    The file is read by :func:`trainlab.images.read_image`: EXIF orientation applied (as viewers show
+    it), color images become grayscale with PIL's ``L`` conversion (ITU-R 601-2 luma), grayscale images
+    become ``RGB`` by repeating the channel, 16-bit grayscale is scaled to 8 bits; images whose size differs
+    from ``image_size`` are resized with bilinear filtering (aspect ratio not kept).
 
     Args:
         path: the image file (any format PIL reads; animated files give their first frame).
@@ -71,29 +70,16 @@ def read_image(path: Path, *, image_size: tuple[int, int], channels: int) -> tor
         channels: 1 (grayscale) or 3 (RGB).
 
     Raises:
-        DataError: the file is missing, corrupt or not an image; the message names the file.
+        DataError: the file is missing, corrupt, not an image or too large; the message names the file.
 
     Example:
         >>> read_image(Path("faces/a.png"), image_size=(48, 64), channels=3).shape  # doctest: +SKIP
         torch.Size([3, 48, 64])
     """
-    height, width = _check_size(image_size)
-    mode = _check_channels(channels)
-    try:
-        with Image.open(path) as img:
-            img.load()
-            img = to_mode(img, mode)
-            if img.size != (width, height):  # PIL sizes are (W, H)
-                img = img.resize((width, height), resample=Image.Resampling.BILINEAR)
-            array = np.array(img, dtype=np.uint8)  # (H, W) or (H, W, 3), a writable copy
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        # PIL reports truncated or corrupt files as OSError or UnidentifiedImageError (an OSError),
-        # and some broken headers as ValueError or SyntaxError.
-        raise DataError(f"cannot read image {path}: {exc}. Replace or delete this file and run again.") from exc
-    tensor = torch.from_numpy(array)
-    if tensor.ndim == 2:
-        return tensor.unsqueeze(0)  # (1, H, W)
-    return tensor.permute(2, 0, 1).contiguous()  # (H, W, C) -> (C, H, W)
+    size = _check_size(image_size)
+    _check_channels(channels)
+    array = images.read_image(path, channels=channels, size=size)  # (H, W, C)
+    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 
 class ImageFolderDataset(torch.utils.data.Dataset):

@@ -104,7 +104,7 @@ def write_csv(records: Iterator[Record], stream: TextIO, kind: str, top_k: int) 
 
 def write_coco(records: Iterator[Record], stream: TextIO) -> int:
     """The COCO results array (image ids 1, 2, ... in input order); returns the number of records."""
-    from ..detection.coco_results import coco_results, write_coco_results
+    from ..detection.coco_results import coco_results, stream_coco_results
 
     count = [0]
 
@@ -112,9 +112,10 @@ def write_coco(records: Iterator[Record], stream: TextIO) -> int:
         for i, rec in enumerate(records, 1):
             count[0] = i
             d = rec["detections"]
-            yield from coco_results(i, [e["box"] for e in d], [e["score"] for e in d], [e["class_id"] for e in d])
+            yield from coco_results([{"boxes": [e["box"] for e in d], "scores": [e["score"] for e in d],
+                                      "labels": [e["class_id"] for e in d]}], [i])
 
-    write_coco_results(stream, entries())
+    stream_coco_results(stream, entries())
     return count[0]
 
 

@@ -1,8 +1,9 @@
-"""Object detection: a YOLO-style anchor-free detector as a third Task, COCO mAP, the YOLO label format.
+"""Object detection: a YOLO-style anchor-free detector as a third Task, COCO mAP, the YOLO and COCO formats.
 
 :mod:`trainlab.detection.feature` registers the model ``yolo`` for :func:`trainlab.models.build_model`,
-the datasets ``digit-scenes`` (scenes of handwritten digits or Fashion-MNIST items, made on the fly) and
-``yolo-folder`` (ultralytics' folder format) for ``data.name``, and the ``detection`` params section.
+the datasets ``digit-scenes`` (scenes of handwritten digits or Fashion-MNIST items, made on the fly),
+``yolo-folder`` (ultralytics' folder format) and ``coco`` (COCO JSON annotations) for ``data.name``, and
+the ``detection`` params section.
 Boxes are (x1, y1, x2, y2) in pixels of the model's input everywhere.
 
 Example:
@@ -26,6 +27,7 @@ _WHERE = {
     "pad_boxes": "data", "DetectionMetrics": "metrics", "YOLO": "model", "SceneOptions": "scenes",
     "scene_splits": "scenes", "ClassScores": "task", "DetectionOutput": "task", "DetectionTask": "task",
     "decode": "task", "read_yolo_dataset": "yolo_format", "write_yolo_dataset": "yolo_format",
+    "read_coco_dataset": "coco_format", "coco_results": "coco_results", "write_coco_results": "coco_results",
 }
 __all__ = sorted(_WHERE)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -27,18 +28,39 @@ from .augment import BoxAugment
 
 @dataclass
 class DetectionSplit:
-    """Images uint8 (N, C, H, W); boxes float (N, K, 4) xyxy pixels; labels long (N, K), -1 = no box."""
+    """Images uint8 (N, C, H, W); boxes float (N, K, 4) xyxy pixels; labels long (N, K), -1 = no box.
+
+    Datasets read from annotation files may add: ``crowd`` bool (N, K), COCO's ``iscrowd`` boxes (one box
+    around a crowd of objects: left out of training, ignored by COCO mAP rather than counted as missed);
+    ``image_ids`` long (N,) and ``sizes`` long (N, 2), each image's id and (H, W) in its annotation file;
+    ``category_ids``, the file's category id of each class (what COCO results JSON names classes by).
+    """
 
     images: Tensor
     boxes: Tensor
     labels: Tensor
+    crowd: Tensor | None = None
+    image_ids: Tensor | None = None
+    sizes: Tensor | None = None
+    category_ids: list[int] | None = None
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
     def take(self, idx: Tensor) -> DetectionSplit:
         """The images at ``idx`` (with their boxes)."""
-        return DetectionSplit(self.images[idx], self.boxes[idx], self.labels[idx])
+        def pick(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t[idx]
+
+        return DetectionSplit(self.images[idx], self.boxes[idx], self.labels[idx], pick(self.crowd),
+                              pick(self.image_ids), pick(self.sizes), self.category_ids)
+
+    def without_crowd(self) -> DetectionSplit:
+        """The split with its crowd boxes removed (what training sees: detectron2 and ultralytics drop them)."""
+        if self.crowd is None:
+            return self
+        return DetectionSplit(self.images, self.boxes, self.labels.masked_fill(self.crowd, -1), None,
+                              self.image_ids, self.sizes, self.category_ids)
 
     @property
     def counts(self) -> Tensor:
@@ -63,14 +85,17 @@ def pad_boxes(boxes: list[Tensor], labels: list[Tensor]) -> tuple[Tensor, Tensor
     return out_boxes, out_labels
 
 
-def make_split(images: Tensor, boxes: list[Tensor], labels: list[Tensor]) -> DetectionSplit:
-    """A :class:`DetectionSplit` of uint8 images (N, C, H, W) and per-image box lists (xyxy pixels)."""
+def make_split(images: Tensor, boxes: list[Tensor], labels: list[Tensor], *, crowd: list[Tensor] | None = None,
+               **info: Any) -> DetectionSplit:
+    """A :class:`DetectionSplit` of uint8 images (N, C, H, W) and per-image box lists (xyxy pixels); ``crowd``:
+    per-image bool flags beside the labels; ``info``: ``image_ids``, ``sizes``, ``category_ids``."""
     if len(images) == 0:
         raise DataError("a detection split has no images; check the folder or the number of scenes asked for.")
     if len(images) != len(boxes) or len(boxes) != len(labels):
         raise DataError(f"{len(images)} images but {len(boxes)} box lists and {len(labels)} label lists.")
     padded, padded_labels = pad_boxes(boxes, labels)
-    return DetectionSplit(images, padded, padded_labels)
+    flags = None if crowd is None else pad_boxes(boxes, [c.long() for c in crowd])[1] > 0
+    return DetectionSplit(images, padded, padded_labels, flags, **info)
 
 
 @dataclass
@@ -81,18 +106,25 @@ class DetectionTargets:
     boxes: Tensor
     labels: Tensor
     index: Tensor
+    crowd: Tensor | None = None  # (B, K) bool: COCO crowd boxes, ignored by the loss and by mAP's matching
 
     def __len__(self) -> int:
         return self.labels.shape[0]
 
     @property
     def valid(self) -> Tensor:
-        """(B, K) bool: the slots holding a box."""
+        """(B, K) bool: the slots holding a box (crowd boxes included)."""
         return self.labels >= 0
+
+    @property
+    def objects(self) -> Tensor:
+        """(B, K) labels with crowd boxes marked empty (-1): what the loss learns and counts as objects."""
+        return self.labels if self.crowd is None else self.labels.masked_fill(self.crowd, -1)
 
     def to(self, device: torch.device | str) -> DetectionTargets:
         return DetectionTargets(self.boxes.to(device, non_blocking=True), self.labels.to(device, non_blocking=True),
-                                self.index.to(device, non_blocking=True))
+                                self.index.to(device, non_blocking=True),
+                                None if self.crowd is None else self.crowd.to(device, non_blocking=True))
 
     def as_list(self) -> list[dict[str, Tensor]]:
         """One ``{"boxes": (n, 4), "labels": (n,)}`` per image, padding removed.
@@ -126,7 +158,7 @@ class DetectionPipeline(Normalizing):
                  ) -> tuple[Tensor, DetectionTargets]:
         x = x.float() / 255
         if gen is not None and self.augment is not None:
-            x, boxes, labels = self.augment(x, y.boxes, y.labels, gen)
+            x, boxes, labels = self.augment(x, y.boxes, y.objects, gen)  # training splits hold no crowd boxes
             y = DetectionTargets(boxes, labels, y.index)
         return self.normalize(x), y
 
@@ -155,7 +187,8 @@ class DetectionLoader(BatchLoader):
             k = max(1, int(s.counts[idx].max()))
             order = torch.argsort((s.labels[idx] < 0).long(), dim=1, stable=True)[:, :k]  # boxes first
             y = DetectionTargets(s.boxes[idx].gather(1, order[..., None].expand(-1, -1, 4)),
-                                 s.labels[idx].gather(1, order), self.index[idx]).to(self.device)
+                                 s.labels[idx].gather(1, order), self.index[idx],
+                                 None if s.crowd is None else s.crowd[idx].gather(1, order)).to(self.device)
             x = s.images[idx].to(self.device, non_blocking=True)
             gen = torch.Generator().manual_seed(mix_seed(self.seed, epoch, i, 1)) if self.train else None
             yield self.pipeline(x, y, gen)

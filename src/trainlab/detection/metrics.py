@@ -25,6 +25,8 @@ class DetectionMetrics(Metric):
     ``compute()`` returns ``loss``, ``box_loss``, ``obj_loss``, ``cls_loss``, ``images`` and, when
     detections were decoded (or nothing was seen yet: the names a run will record), ``map50``, ``map``,
     ``map75``, ``mar100`` and ``per_class`` {``ap``, ``ap50``, ``objects``} (-1: the class has no true box).
+    A ``target.crowd`` (B, K) flag marks COCO crowd boxes: scored as COCOeval's ``iscrowd`` and not counted
+    in ``objects``.
 
     Example:
         >>> from types import SimpleNamespace as NS
@@ -46,7 +48,7 @@ class DetectionMetrics(Metric):
         self.add_state("images", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("seen", torch.zeros(0, dtype=torch.long), dist_reduce_fx="cat")  # decoded images' ids
         self.add_state("dets", torch.zeros(0, 7), dist_reduce_fx="cat")  # [id, x1, y1, x2, y2, score, label]
-        self.add_state("truth", torch.zeros(0, 6), dist_reduce_fx="cat")  # [id, x1, y1, x2, y2, label]
+        self.add_state("truth", torch.zeros(0, 7), dist_reduce_fx="cat")  # [id, x1, y1, x2, y2, label, crowd]
 
     def update(self, output: Any, target: Any, loss: Tensor) -> None:
         self.loss_sum += loss.double().sum()
@@ -60,8 +62,10 @@ class DetectionMetrics(Metric):
         d = output.detections.float()
         d = torch.cat([ids[d[:, 0].long()].float()[:, None], d[:, 1:]], 1)
         valid = target.labels >= 0
+        crowd = getattr(target, "crowd", None)
+        crowd = torch.zeros_like(valid) if crowd is None else crowd
         rows = torch.cat([ids[:, None].expand_as(target.labels)[valid].float()[:, None], target.boxes[valid].float(),
-                          target.labels[valid].float()[:, None]], 1)
+                          target.labels[valid].float()[:, None], crowd[valid].float()[:, None]], 1)
         self.seen = torch.cat([self.seen, ids])
         self.dets = torch.cat([self.dets, d])
         self.truth = torch.cat([self.truth, rows])
@@ -103,8 +107,9 @@ class DetectionMetrics(Metric):
         dets, truth = self.dets.cpu(), self.truth.cpu()
         preds = [{"boxes": dets[dets[:, 0] == i, 1:5], "scores": dets[dets[:, 0] == i, 5],
                   "labels": dets[dets[:, 0] == i, 6].long()} for i in ids.tolist()]
-        targets = [{"boxes": truth[truth[:, 0] == i, 1:5], "labels": truth[truth[:, 0] == i, 5].long()}
-                   for i in ids.tolist()]
+        # crowd boxes go in as COCO's iscrowd: a detection on one is ignored, neither a hit nor a false alarm
+        targets = [{"boxes": truth[truth[:, 0] == i, 1:5], "labels": truth[truth[:, 0] == i, 5].long(),
+                    "iscrowd": truth[truth[:, 0] == i, 6].long()} for i in ids.tolist()]
         metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", class_metrics=self.class_metrics,
                                       extended_summary=True, backend="pycocotools")
         metric.warn_on_many_detections = False
@@ -115,7 +120,7 @@ class DetectionMetrics(Metric):
         result = {"map50": float(r["map_50"]), "map": float(r["map"]), "map75": float(r["map_75"]),
                   "mar100": float(r["mar_100"])}
         if k:
-            objects = torch.bincount(truth[:, 5].long(), minlength=k)[:k]
+            objects = torch.bincount(truth[truth[:, 6] == 0, 5].long(), minlength=k)[:k]
             ap = torch.full((k,), -1.0)
             if self.class_metrics:
                 classes = r["classes"].reshape(-1).long()

@@ -12,7 +12,7 @@ divided by the batch's mean count of positive points per image, so the batch mea
 ``torchvision.ops.complete_box_iou_loss``. ``metrics()`` accumulates the loss parts and, when
 detections were decoded (validation, evaluation), the boxes for COCO mAP (:mod:`.metrics`).
 
-:data:`trainlab.data.TASK_DATASETS` maps ``digit-scenes`` and ``yolo-folder`` to the builders here
+:data:`trainlab.data.TASK_DATASETS` maps ``digit-scenes``, ``yolo-folder`` and ``coco`` to the builders here
 (registered by :mod:`trainlab.detection.feature`).
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ from ..engine.task import ExportGraph, Task
 from ..images import NORMALIZE_UNIT
 from .assign import assign
 from .augment import BoxAugment
-from .data import DetectionSplit, DetectionTargets, detection_bundle
+from .data import DetectionLoader, DetectionSplit, DetectionTargets, detection_bundle
 from .metrics import DetectionMetrics
 from .model import YOLO
 
@@ -140,7 +140,7 @@ class DetectionTask(Task):
         obj, cls = raw[..., 4], raw[..., 5:]  # (B, A), (B, A, C)
         with torch.no_grad():
             scores = torch.sigmoid(obj)[..., None] * torch.sigmoid(cls)
-        a = assign(scores, out.boxes.detach(), out.centres, out.strides, target.boxes, target.labels,
+        a = assign(scores, out.boxes.detach(), out.centres, out.strides, target.boxes, target.objects,
                    topk=self.topk, radius=self.radius)
         fg = a.fg.float()  # (B, A)
         box = torch.zeros_like(obj)
@@ -165,17 +165,19 @@ class DetectionTask(Task):
         their class)."""
         preds = out.per_image(len(target))
         found, detections = [], []
-        for p, t in zip(preds, target.as_list()):
+        objects = target.objects >= 0  # crowd boxes are neither objects to find nor misses
+        for i, p in enumerate(preds):
             sure = p["scores"] >= min_score
-            iou = box_iou(t["boxes"], p["boxes"][sure])  # (n true, n detected)
-            same = t["labels"][:, None] == p["labels"][sure][None, :]
+            iou = box_iou(target.boxes[i][objects[i]], p["boxes"][sure])  # (n true, n detected)
+            same = target.labels[i][objects[i]][:, None] == p["labels"][sure][None, :]
             found.append(((iou >= 0.5) & same).any(1).sum())
             detections.append(sure.sum())
-        return {"objects": target.valid.sum(1), "detections": torch.stack(detections), "found": torch.stack(found)}
+        return {"objects": objects.sum(1), "detections": torch.stack(detections), "found": torch.stack(found)}
 
     def write_figures(self, model: nn.Module, loader: Any, class_names: list[str], out_dir: Path, split: str
                       ) -> list[Path]:
-        """``predictions_<split>.png``: the first images of ``loader`` with predicted and true boxes."""
+        """``predictions_<split>.png``: the first images of ``loader`` with predicted and true boxes; for a
+        split read from a COCO file also ``detections_<split>.json`` (:meth:`write_coco_detections`)."""
         from .plot import plot_detections
 
         model.eval()
@@ -183,9 +185,31 @@ class DetectionTask(Task):
         with torch.no_grad():
             out = self.forward(model, x, y)
         path = Path(out_dir) / f"predictions_{split}.png"
-        return [plot_detections(x, out.per_image(len(y)), y.as_list(), path, class_names=class_names,
-                                mean=loader.pipeline.mean.flatten().tolist(),
-                                std=loader.pipeline.std.flatten().tolist())]
+        written = [plot_detections(x, out.per_image(len(y)), y.as_list(), path, class_names=class_names,
+                                   mean=loader.pipeline.mean.flatten().tolist(),
+                                   std=loader.pipeline.std.flatten().tolist())]
+        if getattr(loader.split, "image_ids", None) is not None:
+            written.append(self.write_coco_detections(model, loader, Path(out_dir) / f"detections_{split}.json"))
+        return written
+
+    @torch.no_grad()
+    def write_coco_detections(self, model: nn.Module, loader: Any, path: Path) -> Path:
+        """Every detection of ``loader``'s split as COCO results JSON (:mod:`.coco_results`): the split's own
+        image and category ids, boxes in pixels of the original images, ready for pycocotools' COCOeval."""
+        from .coco_results import coco_results, write_coco_results
+
+        s = loader.split
+        h, w = s.images.shape[-2:]
+        model.eval()
+        results = []
+        whole = DetectionLoader(s, batch_size=loader.batch_size, pipeline=loader.pipeline, train=False,
+                                device=loader.device)  # one process, y.index = positions in s
+        for x, y in whole.batches(0):
+            index = y.index.cpu()
+            scales = [(float(W) / w, float(H) / h) for H, W in s.sizes[index].tolist()]
+            results += coco_results(self.forward(model, x, y).per_image(len(y)), s.image_ids[index].tolist(),
+                                    category_ids=s.category_ids, scales=scales)
+        return write_coco_results(path, results)
 
     def classifier_view(self, model: nn.Module) -> nn.Module:
         """The detector as an image classifier (see :class:`ClassScores`), for attribution pictures."""
@@ -246,7 +270,7 @@ TaskFactory = Callable[[nn.Module], DetectionTask]
 def _bundle_and_task(cfg: Any, splits: dict[str, DetectionSplit | None], class_names: list[str], *, flip: bool,
                      seed: int, device: Any, rank: int, world_size: int) -> tuple[DataBundle, TaskFactory]:
     d, o = cfg.data, getattr(cfg, "detection", None)
-    train = splits["train"]
+    train = splits["train"].without_crowd()  # crowd boxes are not objects to learn (COCO's iscrowd)
     if d.max_train_samples and d.max_train_samples < len(train):
         gen = torch.Generator().manual_seed(d.seed_for_splits(seed))
         train = train.take(torch.randperm(len(train), generator=gen)[: d.max_train_samples].sort().values)
@@ -278,4 +302,15 @@ def yolo_folder(cfg: Any, *, seed: int, device: Any = "cpu", rank: int = 0, worl
     flip = bool(dict(d.args).pop("flip", True))
     splits, names = read_yolo_dataset(d.root, image_size=d.image_size, channels=d.channels,
                                       args={k: v for k, v in d.args.items() if k != "flip"})
+    return _bundle_and_task(cfg, splits, names, flip=flip, seed=seed, device=device, rank=rank, world_size=world_size)
+
+
+def coco(cfg: Any, *, seed: int, device: Any = "cpu", rank: int = 0, world_size: int = 1
+         ) -> tuple[DataBundle, TaskFactory]:
+    """A COCO JSON dataset: annotations files and image folders (see :mod:`.coco_format`)."""
+    from .coco_format import read_coco_dataset
+
+    d = cfg.data
+    flip = bool(dict(d.args).get("flip", True))
+    splits, names = read_coco_dataset(d.root, image_size=d.image_size, channels=d.channels, args=dict(d.args))
     return _bundle_and_task(cfg, splits, names, flip=flip, seed=seed, device=device, rank=rank, world_size=world_size)

@@ -4,18 +4,22 @@
     root/images/{train,val,test}/  image files
     root/labels/{train,val,test}/  one <image stem>.txt per image: "class cx cy w h" per line, normalized
                                    to 0-1, 0-based class; a missing or empty file is an image without boxes
+                                   (counted in the log), but a split without any label file or box is an error
 
 As in ultralytics, a split in data.yaml is a folder of images, a .txt file listing image paths, or a list
 of either; an image's label file is found by replacing the last ``/images/`` of its path with
 ``/labels/``; ``names`` is a list or a {index: name} mapping. A malformed line, a class outside
 ``names`` or a box outside the image (beyond a 0.01 tolerance, which is clipped) is an error naming the
 file and line (ultralytics skips such images with a warning; a silent skip hides a broken export).
-Images are resized (without letterbox) to ``data.image_size`` (default: the first training image's size,
-rounded up to a multiple of 32) and held in memory as uint8.
+Images are read as a viewer shows them (EXIF orientation applied, :func:`trainlab.images.read_image`),
+resized (without letterbox) to ``data.image_size`` (default: the first training image's size, rounded up
+to a multiple of 32) and held in memory as uint8; without ``data.channels`` they are read as 1 channel
+when every image is grayscale, else as RGB.
 """
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -23,8 +27,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..errors import DataError
+from ..images import image_size as shown_size
+from ..images import is_grayscale, read_image
+from ..errors import DataError, echo
 from .data import DetectionSplit, make_split
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"}
 TOLERANCE = 0.01  # normalized coordinates in [-0.01, 1.01] are accepted and clipped (ultralytics does too)
@@ -58,23 +66,43 @@ def read_data_yaml(path: Path) -> tuple[dict[str, list[Path] | None], list[str]]
     base = Path(spec["path"]) if spec.get("path") else path.parent
     if not base.is_absolute():
         base = (path.parent / base) if (path.parent / base).exists() else base
-    names = spec.get("names")
-    if isinstance(names, dict):
-        if sorted(int(k) for k in names) != list(range(len(names))):
-            raise DataError(f"{path}: names must be keyed 0..{len(names) - 1}, got {sorted(names)}.")
-        names = [str(names[k]) for k in sorted(names, key=int)]
-    elif isinstance(names, list):
-        names = [str(n) for n in names]
-    elif "nc" in spec:
-        names = [f"class{i}" for i in range(int(spec["nc"]))]
-    else:
-        raise DataError(f"{path}: no 'names' (a list or {{0: name}} mapping) and no 'nc'.")
-    if "nc" in spec and int(spec["nc"]) != len(names):
-        raise DataError(f"{path}: nc is {spec['nc']} but names has {len(names)} entries.")
+    names = _class_names(spec, path)
     for required in ("train", "val"):
         if not spec.get(required):
             raise DataError(f"{path}: no '{required}' split; data.yaml needs train and val (test is optional).")
     return {s: _images_of(spec[s], base, path) if spec.get(s) else None for s in ("train", "val", "test")}, names
+
+
+def _class_names(spec: dict, path: Path) -> list[str]:
+    """``names`` (a list or a {index: name} mapping) or ``nc`` alone, checked against each other."""
+    nc = spec.get("nc")
+    if nc is not None and (not isinstance(nc, int) or isinstance(nc, bool) or nc < 1):
+        raise DataError(f"{path}: nc must be a whole number of classes, got {echo(nc)}; write e.g. 'nc: 3' "
+                        "(or drop nc and list the names).")
+    names = spec.get("names")
+    if isinstance(names, dict):
+        keys = {}
+        for key in names:
+            if isinstance(key, bool) or not (isinstance(key, int) or (isinstance(key, str) and key.strip().isdigit())):
+                raise DataError(f"{path}: names key {echo(key)} is not a class index; names must be a list or a "
+                                "mapping keyed 0..n-1, e.g. {0: cat, 1: dog}.")
+            keys[int(key)] = key
+        if sorted(keys) != list(range(len(names))):
+            raise DataError(f"{path}: names must be keyed 0..{len(names) - 1}, got {sorted(keys)}.")
+        names = [str(names[keys[i]]) for i in range(len(names))]
+    elif isinstance(names, list):
+        names = [str(n) for n in names]
+    elif names is not None:
+        raise DataError(f"{path}: names must be a list or a mapping keyed 0..n-1, got {echo(names)}.")
+    elif nc is not None:
+        names = [f"class{i}" for i in range(nc)]
+    else:
+        raise DataError(f"{path}: no 'names' (a list or {{0: name}} mapping) and no 'nc'.")
+    if not names:
+        raise DataError(f"{path}: names is empty; list the class names.")
+    if nc is not None and nc != len(names):
+        raise DataError(f"{path}: nc is {nc} but names has {len(names)} entries.")
+    return names
 
 
 def _images_of(entry: str | list, base: Path, yaml_path: Path) -> list[Path]:
@@ -131,8 +159,11 @@ def read_labels(path: Path, num_classes: int) -> tuple[Tensor, Tensor]:
         if not 0 <= k < num_classes:
             raise DataError(f"{where}: class {k} is outside names (0-{num_classes - 1}); fix the label or data.yaml.")
         cx, cy, w, h = values
+        bad = [f"{name}={v}" for name, v in zip(("cx", "cy", "w", "h"), values) if not math.isfinite(v)]
+        if bad:
+            raise DataError(f"{where}: box values must be finite numbers, got {', '.join(bad)}: {line.strip()!r}.")
         x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
-        if w <= 0 or h <= 0 or not all(math.isfinite(v) for v in values):
+        if w <= 0 or h <= 0:
             raise DataError(f"{where}: box width and height must be positive, got w={w}, h={h}.")
         if min(x1, y1) < -TOLERANCE or max(x2, y2) > 1 + TOLERANCE:
             raise DataError(f"{where}: box {line.strip()!r} reaches outside the image (x {x1:.3f}..{x2:.3f}, "
@@ -142,47 +173,81 @@ def read_labels(path: Path, num_classes: int) -> tuple[Tensor, Tensor]:
     return torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4), torch.tensor(labels, dtype=torch.long)
 
 
-def _load_split(files: list[Path], size: tuple[int, int], channels: int, num_classes: int) -> DetectionSplit:
-    from PIL import Image, UnidentifiedImageError
-
+def _load_split(name: str, files: list[Path], size: tuple[int, int], channels: int, num_classes: int
+                ) -> DetectionSplit:
+    """Read one split; a split without label files or without a single box is an error (a wrong folder
+    layout would otherwise train on nothing or score -1), images without a label file are background."""
     h, w = size
     images = torch.empty(len(files), channels, h, w, dtype=torch.uint8)
-    boxes, labels = [], []
+    boxes, labels, unlabelled = [], [], []
     for i, f in enumerate(files):
-        try:
-            with Image.open(f) as img:
-                img = img.convert("L" if channels == 1 else "RGB").resize((w, h), Image.BILINEAR)
-                pixels = bytearray(img.tobytes())
-        except (FileNotFoundError, UnidentifiedImageError, OSError) as e:
-            raise DataError(f"yolo-folder: cannot read image {f}: {e}") from None
-        images[i] = torch.frombuffer(pixels, dtype=torch.uint8).reshape(h, w, channels).permute(2, 0, 1)
+        images[i] = torch.from_numpy(read_image(f, channels=channels, size=size)).permute(2, 0, 1)
+        if not label_path(f).is_file():
+            unlabelled.append(f)
         b, k = read_labels(label_path(f), num_classes)
         boxes.append(b * torch.tensor([w, h, w, h], dtype=torch.float32))
         labels.append(k)
+    where = label_path(files[0]).parent
+    if len(unlabelled) == len(files):
+        state = "does not exist" if not where.is_dir() else "holds no label file of these images"
+        raise DataError(f"yolo-folder: none of the {len(files)} {name} images has a label file (e.g. "
+                        f"{label_path(files[0])}); {where} {state}. Labels go where the image path has "
+                        "/labels/ for its last /images/ (or drop the split from data.yaml).")
+    if not sum(len(k) for k in labels):
+        raise DataError(f"yolo-folder: the {len(files)} {name} images have no boxes at all (every label file "
+                        f"under {where} is empty); check the export, or the split entry in data.yaml.")
+    if unlabelled:
+        log.info("yolo-folder: %d of %d %s images have no label file and are read as background (no boxes), "
+                 "e.g. %s", len(unlabelled), len(files), name, unlabelled[0])
     return make_split(images, boxes, labels)
+
+
+def choose_channels(files: list[Path], dataset: str) -> int:
+    """1 when every image of the dataset is grayscale, else 3 (read from the headers), said in the log."""
+    grey = sum(is_grayscale(f) for f in files)
+    channels = 1 if grey == len(files) else 3
+    log.info("%s: reading the images as %s: %d of %d images are %s (set data.channels to choose)", dataset,
+             "1 channel (grayscale)" if channels == 1 else "3 channels (RGB)",
+             grey if channels == 1 else len(files) - grey, len(files), "grayscale" if channels == 1 else "colour")
+    return channels
+
+
+def default_image_size(first: Path, dataset: str) -> tuple[int, int]:
+    """The first training image's (H, W) as shown, rounded up to multiples of 32, said in the log."""
+    h, w = shown_size(first)
+    size = (int(math.ceil(h / 32) * 32), int(math.ceil(w / 32) * 32))
+    log.info("%s: image_size %s (the first training image's %d×%d rounded up to a multiple of 32; set "
+             "data.image_size to choose)", dataset, list(size), h, w)
+    return size
 
 
 def read_yolo_dataset(root: str | Path | None, *, image_size: tuple[int, int] | None = None,
                       channels: int | None = None, args: dict[str, Any] | None = None
                       ) -> tuple[dict[str, DetectionSplit | None], list[str]]:
-    """Train / valid / test :class:`DetectionSplit` (boxes in pixels of the resized images) and class names."""
+    """Train / valid / test :class:`DetectionSplit` (boxes in pixels of the resized images) and class names.
+
+    ``channels`` None: 1 when every image is grayscale, else 3; ``image_size`` None: the first training
+    image's size (as a viewer shows it) rounded up to a multiple of 32. Both choices are logged.
+
+    Example:
+        >>> splits, names = read_yolo_dataset("/data/shapes", image_size=(320, 320))  # doctest: +SKIP
+        >>> len(splits["train"]), names  # doctest: +SKIP
+        (400, ['circle', 'square', 'triangle'])
+    """
     if args:
         raise DataError(f"yolo-folder: unknown data.args {sorted(args)}; allowed: ['flip'].")
     yaml_path = _find_yaml(root)
     files, names = read_data_yaml(yaml_path)
+    if channels is None:
+        channels = choose_channels([f for split in files.values() if split for f in split], "yolo-folder")
     if image_size is None:
-        from PIL import Image
-
-        with Image.open(files["train"][0]) as first:
-            image_size = tuple(int(math.ceil(v / 32) * 32) for v in (first.height, first.width))
-            channels = channels or (1 if first.mode in ("L", "1", "I;16") else 3)
+        image_size = default_image_size(files["train"][0], "yolo-folder")
     if any(int(v) % 32 for v in image_size):
         raise DataError(f"yolo-folder: data.image_size {list(image_size)} must be multiples of 32 (the detector's "
                         "largest stride).")
     size = (int(image_size[0]), int(image_size[1]))
-    splits = {"train": _load_split(files["train"], size, channels or 3, len(names)),
-              "valid": _load_split(files["val"], size, channels or 3, len(names)),
-              "test": _load_split(files["test"], size, channels or 3, len(names)) if files["test"] else None}
+    splits = {name: _load_split(name, files[key], size, channels, len(names)) if files[key] else None
+              for name, key in (("train", "train"), ("valid", "val"), ("test", "test"))}
     return splits, names
 
 

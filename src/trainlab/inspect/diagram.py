@@ -7,6 +7,7 @@ program (Debian: ``apt-get install graphviz``).
 """
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,12 +30,42 @@ def _tools():
     return draw_graph
 
 
+def _name_modules(graph, model: nn.Module) -> None:
+    """Label every module box and nested-block frame with its qualified name and type ("block1: Sequential",
+    "stem.0: Conv2d"), the names ``--layer`` and ``trainlab summary`` use, instead of torchview's bare class
+    name (a model of five Sequentials showed five "Sequential" boxes).
+
+    torchview names a node by its class when it records it and writes the Graphviz source in the same call;
+    its node ids start with ``id(module)``, so the boxes and frames of the source are renamed from those."""
+    names = {str(id(m)): n for n, m in model.named_modules() if n}
+
+    def module_of(node_id: str) -> str | None:
+        return names.get(str(node_id).split("-")[0])
+
+    boxes = {str(v): module_of(k) for k, v in graph.id_dict.items() if module_of(k)}
+    frames = {f"cluster_{v}": module_of(k) for k, v in graph.subgraph_dict.items() if module_of(k)}
+    body, frame = graph.visual_graph.body, None
+    for i, line in enumerate(body):
+        opened = re.match(r"\s*subgraph (cluster_\d+) \{", line)
+        if opened:
+            frame = frames.get(opened.group(1))
+            continue
+        box = re.match(r"\s*(\d+) \[label=<", line)
+        if box and box.group(1) in boxes:
+            body[i] = re.sub(r">([^<>]+)<BR/>depth:", lambda m: f">{boxes[box.group(1)]}: {m.group(1)}<BR/>depth:",
+                             line, count=1)
+        elif frame and re.search(r"\blabel=\w+", line):
+            body[i] = re.sub(r"\blabel=(\w+)", lambda m: f'label="{frame}: {m.group(1)}"', line, count=1)
+            frame = None
+
+
 def model_diagram(model: nn.Module, input_shape: Sequence[int], out: Path, *, depth: int = 2,
                   formats: Sequence[str] = ("svg", "png"), name: str = "model") -> list[Path]:
     """Write the graph of ``model(torch.zeros(input_shape))`` to ``out`` with each suffix in ``formats``.
 
-    ``depth`` is how far nested modules are opened (1: the model's children as boxes; larger: their insides).
-    Each box names a module or operation with its input and output shapes. The model runs once, in eval
+    ``depth`` is how far nested modules are opened (1: the model's children as boxes; 2: their insides, each
+    child a dashed frame; 3: one level further, ...). Each box names a module by its qualified name and type
+    (``block1.0: Sequential``, ``stem.0: Conv2d``) or a tensor operation, with its input and output shapes. The model runs once, in eval
     mode, without gradients, on its own device; its train/eval flags are restored.
 
     Example:
@@ -57,6 +88,7 @@ def model_diagram(model: nn.Module, input_shape: Sequence[int], out: Path, *, de
     finally:
         for m, flag in flags.items():
             m.training = flag
+    _name_modules(graph, model)
     paths = []
     for fmt in formats:
         path = out.with_suffix(f".{fmt}")

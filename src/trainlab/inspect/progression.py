@@ -32,8 +32,9 @@ class Progression:
 
 
 def progression(record: ProbeRecord, layer: str, channel: int | None = None, k: int = 8) -> Progression:
-    """Frames of ``layer``'s ``channel`` on every probe image, or of its ``k`` strongest channels (highest mean
-    output at the last recorded epoch, over the probe images) on the first probe image.
+    """Frames of ``layer``'s ``channel`` on every probe image, or of its ``k`` strongest channels on the first
+    probe image: the highest mean output on that image at the last recorded epoch, leaving out channels that
+    are zero on it at every epoch (they would draw blank columns).
 
     Example:
         >>> prog = progression(read_probes("experiments/digits-cnn"), "block2", channel=3)  # doctest: +SKIP
@@ -52,8 +53,16 @@ def progression(record: ProbeRecord, layer: str, channel: int | None = None, k: 
             raise ModelError(f"--channel {channel} is out of range: {layer} has {maps.shape[2]} channels "
                              f"(0-{maps.shape[2] - 1}).")
         return Progression(layer, channel, record.epochs, maps[:, :, channel], labels, pictures)
-    strongest = maps[-1].mean(dim=(0, 2, 3)).argsort(descending=True)[:k]  # (k,)
-    return Progression(layer, None, record.epochs, maps[:, 0, strongest],
+    # ranked on the image the columns show: a channel strong on the other probe images may be all zero on
+    # this one (a dead ReLU region), which drew blank columns
+    shown = maps[:, 0]  # (E, C, H, W)
+    alive = shown.flatten(2).abs().amax(2).amax(0) > 0  # (C,) non-zero on the shown image at some epoch
+    if not alive.any():
+        raise ModelError(f"every channel of {layer!r} is zero on the first probe image at every recorded epoch; "
+                         "choose a channel with --channel or another layer.")
+    score = shown[-1].mean(dim=(1, 2)).masked_fill(~alive, float("-inf"))
+    strongest = score.argsort(descending=True)[: min(k, int(alive.sum()))]  # (k,)
+    return Progression(layer, None, record.epochs, shown[:, strongest],
                        [f"channel {int(c)}" for c in strongest], pictures[:1])
 
 

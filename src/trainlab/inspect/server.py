@@ -3,7 +3,8 @@
 Routes: ``GET /`` the page; ``GET /api/info``; ``GET /api/image/{index}``; ``POST /api/run``; and
 ``GET /files/{path}``, the run's pictures (PNG, GIF, SVG, HTML, JSON, CSV) from inside the experiment
 folder only: a path that resolves outside it (``..``, a symbolic link) is refused with 403. Malformed
-requests get 400 with a one-line JSON error; nothing answers with a traceback.
+requests (not JSON, nested too deeply, a NUL in a file name, values out of range) get 400 with a one-line
+JSON error; nothing answers with a traceback.
 
 Needs the ``live`` extra (``pip install 'trainlab[live]'``: Starlette and uvicorn).
 """
@@ -15,11 +16,11 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 
-from ..errors import TrainlabError
+from ..errors import TrainlabError, echo
 from .live import BadRequest, Inspector
 
 log = logging.getLogger(__name__)
@@ -70,22 +71,32 @@ def create_app(inspector: Inspector, exp_dir: Path, *, title: str = "trainlab in
     async def run(request: Request) -> Response:
         try:
             body = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError):  # JSONDecodeError, or a number of more than 4,300 digits
             return error(400, "the request body is not JSON.")
+        except RecursionError:
+            return error(400, "the request body is nested too deeply.")
         from starlette.concurrency import run_in_threadpool
 
         try:
             return JSONResponse(await run_in_threadpool(inspector.run, body))
         except BadRequest as e:
             return error(400, str(e))
+        except Exception as e:  # a bug, not the client's fault: logged with its traceback, answered in one line
+            log.exception("inspect: /api/run failed")
+            return error(500, f"the server failed on this request ({type(e).__name__}); see its log.")
 
     def files(request: Request) -> Response:
         wanted = request.path_params["path"]
-        path = (root / wanted).resolve()
-        if not path.is_relative_to(root):
-            return error(403, f"{wanted!r} is outside the experiment folder.")
-        if not path.is_file() or path.suffix.lower() not in SERVED_SUFFIXES:
-            return error(404, f"no such picture or table: {wanted!r}.")
+        if "\0" in wanted:
+            return error(400, f"{echo(wanted)} holds a NUL character; no file has one in its name.")
+        try:
+            path = (root / wanted).resolve()
+            if not path.is_relative_to(root):
+                return error(403, f"{echo(wanted)} is outside the experiment folder.")
+            if not path.is_file() or path.suffix.lower() not in SERVED_SUFFIXES:
+                return error(404, f"no such picture or table: {echo(wanted)}.")
+        except (OSError, ValueError):  # a name too long for the file system, a symbolic-link loop
+            return error(404, f"no such picture or table: {echo(wanted)}.")
         return FileResponse(path)
 
     return Starlette(routes=[
@@ -137,12 +148,15 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(app, *, host: str = "127.0.0.1", port: int = 8765) -> None:
-    """Serve ``app`` until interrupted (Ctrl-C)."""
+def serve(app, *, host: str = "127.0.0.1", port: int = 8765, ready: Callable[[str], None] | None = None) -> None:
+    """Serve ``app`` until interrupted (Ctrl-C); ``ready(url)`` is called once the port is bound (so a busy port
+    fails before anything claims the page is served)."""
     _need_live()
     import uvicorn
 
     sock = _bind(host, port)
+    if ready is not None:
+        ready(f"http://{'[' + host + ']' if ':' in host else host}:{sock.getsockname()[1]}/")
     try:
         uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
     finally:

@@ -77,15 +77,12 @@ def load_line(path: Path, o: TextLineOptions) -> torch.Tensor:
     """One line image as uint8 (1, height, w), ink high."""
     from PIL import Image
 
-    try:
-        with Image.open(path) as im:
-            im = im.convert("L")
-            w, h = im.size
-            width = max(1, min(o.max_width, round(w * o.height / h)))
-            im = im.resize((width, o.height), Image.Resampling.BILINEAR)
-            a = np.asarray(im, dtype=np.uint8)
-    except OSError as e:
-        raise DataError(f"cannot read the image {path}: {e}") from None
+    from ..images import read_image
+
+    a = read_image(path, channels=1)[:, :, 0]  # EXIF orientation applied: a phone photo of a line stays level
+    h, w = a.shape
+    width = max(1, min(o.max_width, round(w * o.height / h)))
+    a = np.asarray(Image.fromarray(a).resize((width, o.height), Image.Resampling.BILINEAR), dtype=np.uint8)
     invert = o.invert if o.invert != "auto" else bool(np.median(a) > 127)  # light background: dark ink
     if invert:
         a = 255 - a

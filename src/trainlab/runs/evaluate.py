@@ -24,7 +24,7 @@ from ..errors import ConfigError, DataError
 from ..files import atomic_write_bytes, atomic_write_text, check_writable
 from .folder import declare_outputs
 
-declare_outputs("evaluate", "metrics_*.json", "predictions_*.npz", "predictions_*.png")
+declare_outputs("evaluate", "metrics_*.json", "predictions_*.npz", "predictions_*.png", "detections_*.json")
 log = logging.getLogger("trainlab")
 
 

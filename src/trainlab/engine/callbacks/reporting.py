@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -103,29 +104,43 @@ class PlotHistory(Callback):
 
 
 class TensorBoard(Callback):
-    """Scalars per epoch (and the training loss every ``log_every`` steps) under EXP/tensorboard/."""
+    """Scalars per epoch (and the training loss every ``log_every`` steps) under EXP/tensorboard/.
+
+    Per-class lists (``valid.per_class.accuracy``, a detector's ``valid.per_class.ap``) become one tag per
+    class in the same run, ``valid.per_class.accuracy/<class>``, plus a custom-scalars chart that draws them
+    together (TensorBoard's *Custom Scalars* tab): ``add_scalars`` made a run per class, 20 runs for 10
+    classes, which buried the real runs in the run list.
+    """
 
     def __init__(self, log_dir: Path, log_every: int = 50) -> None:
         self.log_dir, self.log_every, self.writer = Path(log_dir), log_every, None
+        self._layout = False
 
     def on_fit_start(self, learner) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(str(self.log_dir), purge_step=learner.loop.step or None)
+        self._layout = False
 
     def on_train_batch_end(self, learner) -> None:
         if learner.did_step and learner.loop.step % self.log_every == 0:
             self.writer.add_scalar("train/loss_step", float(learner.loss), learner.loop.step)
 
     def on_epoch_recorded(self, learner) -> None:
+        names, grouped = list(learner.data.class_names), []
         for key, value in learner.logs.items():
             if isinstance(value, float | int) and key not in ("epoch",):
                 self.writer.add_scalar(key.replace(".", "/", 1), value, learner.loop.epoch)
-            elif key.endswith("per_class.accuracy"):
-                names = learner.data.class_names
-                self.writer.add_scalars(key.replace(".", "/"), dict(zip(names, value)), learner.loop.epoch)
+            elif ".per_class." in key and isinstance(value, list) and len(value) == len(names):
+                for name, v in zip(names, value):
+                    self.writer.add_scalar(f"{key}/{name}", v, learner.loop.epoch)
+                grouped.append(key)
             elif key == "lr_groups":
-                self.writer.add_scalars("lr_groups", {str(i): lr for i, lr in enumerate(value)}, learner.loop.epoch)
+                for i, lr in enumerate(value):
+                    self.writer.add_scalar(f"lr_groups/{i}", lr, learner.loop.epoch)
+        if grouped and not self._layout:  # one chart per list, every class a line
+            self.writer.add_custom_scalars({"per class": {k: ["Multiline", [re.escape(k) + "/.*"]] for k in grouped}})
+            self._layout = True
         self.writer.flush()
 
     def on_fit_end(self, learner) -> None:
