@@ -1,10 +1,11 @@
 """The training engine: Learner, callbacks, metrics, history, checkpoints."""
+from typing import Any
+
 from .callback import Callback, CallbackList
 from .checkpointing import Checkpoint
 from .early_stopping import EarlyStopping
 from .history import History
 from .learner import Learner
-from .metrics import ClassificationMetrics
 from .reporting import HistoryWriter, LossWatch, PlotHistory, Progress, TensorBoard
 from .schedule import GradClip, LRSchedule
 from .task import ClassificationTask, Task
@@ -12,3 +13,11 @@ from .task import ClassificationTask, Task
 __all__ = ["Callback", "CallbackList", "Checkpoint", "ClassificationMetrics", "ClassificationTask", "EarlyStopping",
            "GradClip", "History", "HistoryWriter", "LRSchedule", "Learner", "LossWatch", "PlotHistory", "Progress",
            "Task", "TensorBoard"]
+
+
+def __getattr__(name: str) -> Any:  # torchmetrics (~2 s with torchvision and scipy) only when metrics are built
+    if name == "ClassificationMetrics":
+        from .metrics import ClassificationMetrics
+
+        return ClassificationMetrics
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -34,7 +34,6 @@ from .distributed import broadcast_buffers
 from .files import FileQueue
 from .history import History
 from .loop_state import LoopState
-from .metrics import empty_compute
 from .task import ClassificationTask, Task
 
 log = logging.getLogger(__name__)
@@ -365,6 +364,8 @@ class Learner:
 
     def metric_names(self) -> list[str]:
         """The scalar metrics a run records, e.g. ["train.accuracy", "train.loss", "valid.accuracy", ...]."""
+        from .metrics import empty_compute  # torchmetrics: imported when a run first needs it
+
         empty = empty_compute(self.task.metrics())
         scalars = [k for k, v in empty.items() if isinstance(v, float | int)]
         return sorted(f"{split}.{k}" for split in ("train", "valid") for k in scalars)

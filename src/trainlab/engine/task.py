@@ -5,13 +5,15 @@ task (CTC, attention decoding) plugs in as another Task without touching the loo
 """
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchmetrics import Metric
 
-from .metrics import ClassificationMetrics
+if TYPE_CHECKING:  # torchmetrics imports torchvision and scipy (~2 s): imported when metrics are first built
+    from torchmetrics import Metric
+
+    from .metrics import ClassificationMetrics
 
 
 class Task(Protocol):
@@ -39,4 +41,6 @@ class ClassificationTask:
         return F.cross_entropy(output.float(), target, reduction="none", label_smoothing=self.label_smoothing)
 
     def metrics(self) -> ClassificationMetrics:
+        from .metrics import ClassificationMetrics
+
         return ClassificationMetrics(self.num_classes)

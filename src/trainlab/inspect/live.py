@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import TrainlabError
-from ..viz.hooks import capture
+from ..viz.hooks import capture, default_layer, feature_map_layers
 from ..viz.watch import AUGMENTATIONS, AugmentContext, border_background
 from .render import colorize, grey, png_bytes, tile
 
@@ -42,31 +42,6 @@ class BadRequest(TrainlabError):
 
 def _data_url(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
-
-
-def feature_map_layers(model: nn.Module, x: Tensor) -> list[tuple[str, tuple[int, ...]]]:
-    """Every module whose output is a feature map ``(B, C, H, W)``, in call order, with ``(C, H, W)``.
-
-    Example:
-        >>> feature_map_layers(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten()), torch.zeros(1, 1, 5, 5))
-        [('0', (2, 3, 3))]
-    """
-    found: dict[str, tuple[int, ...]] = {}
-
-    def hook_for(name: str):
-        def hook(module: nn.Module, args: object, output: object) -> None:
-            if isinstance(output, Tensor) and output.dim() == 4 and name not in found:
-                found[name] = tuple(output.shape[1:])
-        return hook
-
-    handles = [m.register_forward_hook(hook_for(n)) for n, m in model.named_modules() if n]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return list(found.items())
 
 
 @dataclass
@@ -120,8 +95,8 @@ class Inspector:
 
     @property
     def default_layer(self) -> str:
-        """The last layer (in the order layers finish) whose maps are larger than 1×1."""
-        return [n for n, (c, h, w) in self.layers.items() if h * w > 1 or n == next(iter(self.layers))][-1]
+        """The layer shown first (see :func:`trainlab.viz.hooks.default_layer`)."""
+        return default_layer(self.model, self.layers)
 
     def image(self, index: int) -> dict[str, Any]:
         """Image ``index`` of the split as the page holds it: base64 uint8 pixels (H, W, C) and its label."""
