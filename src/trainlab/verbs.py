@@ -15,7 +15,7 @@ Example:
     ...     p.add_argument("exp")
     ...     add_set(p)
     >>> @verb("count-params", help="print the number of parameters of EXP's model", arguments=options,
-    ...       examples=["trainlab count-params experiments/digits-cnn"])
+    ...       examples=["trainlab count-params experiments/digits-cnn"])  # doctest: +SKIP
     ... def count_params(args: argparse.Namespace) -> int:
     ...     from trainlab.runs import model_for_folder  # heavy imports inside: listing verbs stays fast
     ...     _, _, model = model_for_folder(args.exp, args.overrides)
@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
-import pkgutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import TrainlabError
+from .registry import package_modules
 
 ENTRY_POINT_GROUP = "trainlab.verbs"
 Run = Callable[[argparse.Namespace], int | None]
@@ -94,14 +93,7 @@ def verb_modules() -> list[str]:
     """The modules that declare the features' verbs: ``trainlab.<package>.verbs`` for each package of trainlab
     that has one (found without importing the packages that have none), then the modules named by the
     ``trainlab.verbs`` entry point of installed packages."""
-    import importlib.metadata
-
-    import trainlab
-
-    names = [f"trainlab.{info.name}.verbs" for info in pkgutil.iter_modules(trainlab.__path__) if info.ispkg and any(
-        m.name == "verbs" for m in pkgutil.iter_modules([os.path.join(info.module_finder.path, info.name)]))]
-    names += [ep.value for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)]
-    return list(dict.fromkeys(names))
+    return package_modules("verbs", ENTRY_POINT_GROUP)
 
 
 def load_verbs() -> None:
