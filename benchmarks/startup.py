@@ -13,7 +13,7 @@ Run it alone on a quiet machine (every figure is a process start-up; anything el
 
     python benchmarks/startup.py [--repeats 5] [--verbs all|none|VERB,...] [--out startup.json]
 
-About 1-2 minutes with the defaults on 2 cores (most of it the five ``train`` rounds). Prints JSON.
+About 2 minutes with the defaults on a quiet 2-core machine (mostly the torch cases). Prints JSON.
 """
 from __future__ import annotations
 
@@ -66,8 +66,8 @@ def wall(argv: list[str], env: dict[str, str], *, until: Callable[[str], bool] |
 
 
 def verb_names(env: dict[str, str]) -> list[str]:
-    code = ("from trainlab.cli import build_parser\n"
-            "print(' '.join(build_parser()._subparsers._group_actions[0].choices))")
+    code = ("from trainlab.cli import build_parser\nfrom trainlab.verbs import declared_verbs\n"
+            "build_parser()\nprint(' '.join(v.name for v in declared_verbs()))")
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                           check=True).stdout.split()
 
