@@ -1,6 +1,6 @@
 """Imports point down the layers of docs/contributing.md, so the engine never depends on a feature and nothing on the CLI.
 
-    base (errors, registry, config, data, models, stats) < engine < runs < features < commands, cli
+    base (errors, registry, lazy, verbs, config, data, models, stats) < engine < runs < features < commands, cli
 
 A feature reaches the layers below only through their registries (its ``feature.py``); a new top-level module
 must be given a layer here before it can be imported at all.
@@ -12,7 +12,7 @@ from pathlib import Path
 import trainlab
 
 LAYERS = {
-    "__init__": 0, "errors": 0, "registry": 0, "files": 0, "threads": 0, "images": 0,
+    "__init__": 0, "errors": 0, "registry": 0, "files": 0, "threads": 0, "images": 0, "lazy": 0, "verbs": 0,
     "config": 1, "data": 1, "models": 1, "stats": 1,
     "engine": 2,
     "runs": 3,

@@ -8,41 +8,37 @@ import warnings
 
 from .errors import TrainlabError
 
-VERB_MODULES = ("train", "info", "data", "migrate", "morph", "experiments", "evolve", "viz", "inspect",
-                "deploy")  # trainlab/commands/<name>.py, each with register()
-# Verbs whose module imports no torch, parsed without the other modules (some import torch): `trainlab predict
-# BUNDLE` runs where torch is not installed. (Until every verb module is lazy.)
-LIGHT_VERBS = {"predict": "deploy"}
+# the core verbs, declared in trainlab/commands/<name>.py; a feature declares its own in its verbs.py (trainlab.verbs)
+CORE_VERB_MODULES = ("train", "info", "data", "migrate")
 
 
 def _short_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"trainlab: warning: {message}", file=sys.stderr)
 
 
-def build_parser(modules: tuple[str, ...] = VERB_MODULES) -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """``trainlab``'s parser: the core verbs, then every feature's. Imports no torch (a test checks it)."""
     from importlib import import_module
 
     from . import __version__
+    from .verbs import declared_verbs, load_verbs
 
+    for name in CORE_VERB_MODULES:
+        import_module(f".commands.{name}", __package__)
+    load_verbs()
     parser = argparse.ArgumentParser(prog="trainlab", description="A PyTorch lab for deep-learning experiments.")
     parser.add_argument("--version", action="version", version=f"trainlab {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     parser.add_argument("--pdb", action="store_true", help="drop into the debugger on an exception")
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-    for name in modules:
-        module = import_module(f".commands.{name}", __package__)
-        module.register(verbs)
-        for verb, lines in module.EXAMPLES.items():
-            sub = verbs.choices[verb]
-            sub.formatter_class = argparse.RawDescriptionHelpFormatter
-            sub.epilog = "example:\n" + "\n".join(f"  {line}" for line in lines)
+    subparsers = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for verb in declared_verbs():
+        verb.add_to(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    verb = next((a for a in argv if not a.startswith("-")), None)
-    args = build_parser((LIGHT_VERBS[verb],) if verb in LIGHT_VERBS else VERB_MODULES).parse_args(argv)
+    args = build_parser().parse_args(argv)
     logging.basicConfig(format="%(message)s", stream=sys.stderr)
     logging.getLogger("trainlab").setLevel(logging.INFO)
     if not args.debug:

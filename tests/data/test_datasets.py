@@ -87,3 +87,13 @@ def test_max_train_samples_and_channel_check():
     assert abs(data.train.num_samples - 100) <= 5
     with pytest.raises(DataError, match="channels"):
         data_from_config(DataConfig(name="digits", mean=[0.1, 0.2], std=[1, 1]), seed=0)
+
+
+def test_digits_are_read_as_scikit_learn_loads_them():
+    from sklearn.datasets import load_digits
+
+    from trainlab.data.datasets import digits_arrays
+
+    images, labels = digits_arrays()
+    d = load_digits()
+    assert np.array_equal(images, d.images) and np.array_equal(labels, d.target) and labels.dtype.kind == "i"

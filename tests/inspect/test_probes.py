@@ -67,14 +67,15 @@ def test_bad_settings_fail_before_training(tmp_path, probe, error, words):
     assert not (exp / "probes").exists()
 
 
-def test_viz_progression_writes_a_grid_a_gif_and_the_index(trained, tmp_path, capsys):
+def test_viz_progression_writes_a_grid_a_gif_and_the_index(trained, tmp_path, caplog):
     from PIL import Image
 
     out = tmp_path / "viz"
     assert main(["viz", str(trained), "--what", "progression", "--layer", "block1", "--channel", "2",
                  "--out", str(out)]) == 0
-    assert main(["viz", str(trained), "--what", "progression", "--out", str(out)]) == 0
-    assert "layer: block2" in capsys.readouterr().out
+    with caplog.at_level("INFO", logger="trainlab"):
+        assert main(["viz", str(trained), "--what", "progression", "--out", str(out)]) == 0
+    assert "layer: block2 (the last recorded one" in caplog.text
     names = {p.name for p in out.iterdir()}
     assert {"progression-block1-c2.png", "progression-block1-c2.gif", "progression-block2-strongest.png",
             "progression-block2-strongest.gif"} <= names

@@ -1,4 +1,4 @@
-"""`trainlab viz` end to end on a tiny trained digits model."""
+"""`trainlab viz` end to end on a tiny trained digits model (``trained``: tests/viz/conftest.py)."""
 import re
 
 import numpy as np
@@ -7,32 +7,18 @@ from PIL import Image
 
 from trainlab.cli import main
 
-from ..conftest import write_exp
 
-PARAMS = {
-    "data": {"name": "digits", "batch_size": 128},
-    "model": {"name": "cnn_tiny", "args": {"width": 4}},
-    "optim": {"name": "adam", "lr": 0.01},
-    "train": {"epochs": 1, "seed": 0, "num_threads": 1},
-    "logging": {"tensorboard": False, "plot": False, "progress": "epoch"},
-}
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    exp = write_exp(tmp_path_factory.mktemp("viz") / "digits", PARAMS)
-    assert main(["train", str(exp)]) == 0
-    return exp
-
-
-def test_viz_all_writes_every_picture_and_an_index(trained, tmp_path, capsys):
+def test_viz_all_writes_every_picture_and_an_index(trained, tmp_path, capsys, caplog):
     out = tmp_path / "viz"
-    code = main(["viz", str(trained), "--what", "all", "--out", str(out), "--steps", "5", "-k", "4",
-                 "--max-images", "40", "--index", "0", "1"])
+    with caplog.at_level("INFO", logger="trainlab"):
+        code = main(["viz", str(trained), "--what", "all", "--out", str(out), "--steps", "5", "-k", "4",
+                     "--max-images", "40", "--index", "0", "1"])
     assert code == 0
-    printed = capsys.readouterr().out
+    printed = capsys.readouterr().out.splitlines()
     pngs = sorted(p.name for p in out.glob("*.png"))
-    assert len(pngs) == 12 and "layer: block2" in printed
+    assert len(pngs) == 12 and "layer: block2 (the last convolutional block" in caplog.text
+    assert sorted(line.removeprefix(f"wrote {out}/") for line in printed[:-1]) == pngs  # as each was written
+    assert printed[-1] == f"wrote {out / 'index.html'}"
     html = (out / "index.html").read_text()
     assert all(f'src="{name}"' in html for name in pngs)
     for name in pngs:

@@ -55,3 +55,17 @@ def test_eval_mode_and_no_inplace_restore_the_model():
     with eval_mode(net), no_inplace(net):
         assert not any(m.training for m in net.modules()) and net[2].inplace is False
     assert net.training and net[0].training and not net[1].training and net[2].inplace is True
+
+
+def test_feature_map_layers_and_the_default_layer():
+    from trainlab.viz.hooks import default_layer, feature_map_layers
+
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Conv2d(2, 3, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    layers = dict(feature_map_layers(net, torch.zeros(1, 1, 8, 8)))
+    assert layers == {"0": (2, 6, 6), "1": (2, 6, 6), "2": (3, 4, 4), "3": (3, 1, 1)}  # no 2-D output
+    assert default_layer(net, layers) == "2"  # the last larger than 1×1, not the pooled "3"
+    assert default_layer(net, {"a": (4, 1, 1), "b": (4, 1, 1)}) == "a"  # every map 1×1: the first
+    net.default_layer = "0"  # a model may name its own (a detector: its backbone's last stage)
+    assert default_layer(net, layers) == "0"
+    with pytest.raises(ModelError, match="no layer with a 2-D feature map"):
+        default_layer(nn.Linear(2, 2), {})

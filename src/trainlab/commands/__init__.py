@@ -1,1 +1,2 @@
-"""One module per CLI verb family; each defines ``register(subparsers)`` that sets ``func``."""
+"""The core verbs (train, evaluate, summary, models, params, rejig, migrate), declared with
+:func:`trainlab.verbs.verb`; each feature declares its own verbs in its ``verbs.py``."""

@@ -5,12 +5,10 @@ import argparse
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..verbs import verb
 
 
-def register(verbs: argparse._SubParsersAction) -> None:
-    r = verbs.add_parser("rejig", help="sort files into DST/{train,valid}/<class>/ by name substrings",
-                         description="Copy (or --move) files whose names contain a class substring into an "
-                                     "exact stratified train/valid(/test) split. Never overwrites.")
+def _arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("src", type=Path)
     r.add_argument("dst", type=Path)
     r.add_argument("--class", dest="classes", action="append", default=[], metavar="NAME=SUBSTRING", required=True)
@@ -19,9 +17,12 @@ def register(verbs: argparse._SubParsersAction) -> None:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--move", action="store_true", help="delete each source after its copy is verified")
     r.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
-    r.set_defaults(func=rejig)
 
 
+@verb("rejig", help="sort files into DST/{train,valid}/<class>/ by name substrings", arguments=_arguments,
+      description="Copy (or --move) files whose names contain a class substring into an exact stratified "
+                  "train/valid(/test) split. Never overwrites.",
+      examples=["trainlab rejig photos photos-split --class happy=_Ha_ --class sad=_Sa_ --valid-fraction 0.1"])
 def rejig(args: argparse.Namespace) -> int:
     from ..data.rejig import apply_rejig, format_counts, plan_rejig
 
@@ -43,8 +44,3 @@ def rejig(args: argparse.Namespace) -> int:
     print(format_counts(report))
     return 0
 
-
-# `trainlab VERB --help` ends with these
-EXAMPLES = {
-    "rejig": ["trainlab rejig photos photos-split --class happy=_Ha_ --class sad=_Sa_ --valid-fraction 0.1"],
-}

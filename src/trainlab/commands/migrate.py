@@ -6,21 +6,22 @@ import json
 import shutil
 from pathlib import Path
 
-from ..config import is_legacy, parse_config, read_params, translate_legacy
 from ..errors import ConfigError
-from ..files import atomic_write_text
+from ..verbs import verb
 
 
-def register(verbs: argparse._SubParsersAction) -> None:
-    m = verbs.add_parser("migrate", help="translate a legacy params.json into the new form",
-                         description="Writes the new form over PARAMS (the original is kept as "
-                                     "<name>.legacy.json) or to --out.")
+def _arguments(m: argparse.ArgumentParser) -> None:
     m.add_argument("params", type=Path)
     m.add_argument("--out", type=Path, default=None)
-    m.set_defaults(func=migrate)
 
 
+@verb("migrate", help="translate a legacy params.json into the new form", arguments=_arguments,
+      description="Writes the new form over PARAMS (the original is kept as <name>.legacy.json) or to --out.",
+      examples=["trainlab migrate old/params.json"])
 def migrate(args: argparse.Namespace) -> int:
+    from ..config import is_legacy, parse_config, read_params, translate_legacy
+    from ..files import atomic_write_text
+
     src: Path = args.params
     if not src.is_file():
         raise ConfigError(f"{src} does not exist.")
@@ -42,8 +43,3 @@ def migrate(args: argparse.Namespace) -> int:
     print(f"wrote {out}" + (f" (original kept as {src.with_suffix('.legacy.json')})" if out == src else ""))
     return 0
 
-
-# `trainlab VERB --help` ends with these
-EXAMPLES = {
-    "migrate": ["trainlab migrate old/params.json"],
-}

@@ -7,14 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..config import load_config
 from ..errors import ConfigError
 from ..threads import usable_cores
-from .common import add_set, format_metrics
+from ..verbs import add_set, format_metrics, verb
 
 
-def register(verbs: argparse._SubParsersAction) -> None:
-    p = verbs.add_parser("train", help="train the experiment in EXP", description="Train EXP/params.json.")
+def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("exp", type=Path, help="experiment folder with params.json or params.yaml")
     add_set(p)
     mode = p.add_mutually_exclusive_group()
@@ -28,15 +26,13 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--overfit-batches", type=int, default=0, metavar="N",
                    help="train and validate on the same N batches without augmentation; fails unless the model "
                         "reaches 99%% accuracy there (a debugging aid)")
-    p.set_defaults(func=train)
 
-    e = verbs.add_parser("evaluate", help="evaluate a checkpoint on a split",
-                         description="Evaluate EXP's checkpoint; writes EXP/metrics_<split>.json.")
+
+def _evaluate_arguments(e: argparse.ArgumentParser) -> None:
     e.add_argument("exp", type=Path)
     e.add_argument("--checkpoint", default="best", help="best | last | PATH (default: best)")
     e.add_argument("--split", default="test", choices=["test", "valid", "train"])
     add_set(e)
-    e.set_defaults(func=evaluate)
 
 
 def launch_torchrun(args: argparse.Namespace, argv: list[str]) -> int:
@@ -59,7 +55,11 @@ def launch_torchrun(args: argparse.Namespace, argv: list[str]) -> int:
     return subprocess.call(cmd, env=env)
 
 
+@verb("train", help="train the experiment in EXP", description="Train EXP/params.json.", arguments=_train_arguments,
+      examples=["trainlab train experiments/digits-cnn --restart --set train.epochs=5",
+                "trainlab train experiments/digits-cnn --resume"])
 def train(args: argparse.Namespace) -> int:
+    from ..config import load_config
     from ..runs import run_experiment
 
     if args.nproc != 1 and "WORLD_SIZE" not in os.environ:
@@ -83,6 +83,9 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
+@verb("evaluate", help="evaluate a checkpoint on a split", arguments=_evaluate_arguments,
+      description="Evaluate EXP's checkpoint; writes EXP/metrics_<split>.json.",
+      examples=["trainlab evaluate experiments/digits-cnn --checkpoint best --split test"])
 def evaluate(args: argparse.Namespace) -> int:
     from ..runs import checkpoint_path, evaluate_checkpoint  # also writes predictions_<split>.npz
 
@@ -92,9 +95,3 @@ def evaluate(args: argparse.Namespace) -> int:
     print(f"wrote {result.metrics_path} and " + ", ".join(p.name for p in [result.predictions_path, *result.figures]))
     return 0
 
-
-# `trainlab VERB --help` ends with these
-EXAMPLES = {
-    "train": ["trainlab train experiments/digits-cnn --restart --set train.epochs=5", "trainlab train experiments/digits-cnn --resume"],
-    "evaluate": ["trainlab evaluate experiments/digits-cnn --checkpoint best --split test"],
-}

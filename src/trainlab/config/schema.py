@@ -254,7 +254,3 @@ class Config(Section):
     train: TrainConfig = TrainConfig()
     logging: LoggingConfig = LoggingConfig()
 
-    def __reduce__(self):  # the class is built at run time: pickle the settings, not the class
-        from .loading import config_to_dict, parse_config
-
-        return parse_config, (config_to_dict(self),)

@@ -9,6 +9,19 @@ from ..errors import ConfigError
 from ..registry import load_features
 from .schema import Config
 
+class _WithFeatures(Config):
+    """Base of the schema :func:`config_model` builds at run time: pickled as its settings, since the class
+    itself cannot be found by name (search and evolve workers receive configs this way)."""
+
+    def __reduce__(self):
+        return rebuild_config, (self.model_dump(mode="json"),)
+
+
+def rebuild_config(values: dict[str, Any]) -> Config:
+    """A config of the full schema from its settings (what unpickling a config calls)."""
+    return config_model().model_validate(values)
+
+
 _SECTIONS: dict[str, type[BaseModel]] = {}  # top-level section name -> its model
 _FIELDS: dict[str, dict[str, tuple[Any, Any]]] = {}  # base section -> field name -> (annotation, FieldInfo)
 _built: type[Config] | None = None
@@ -57,7 +70,7 @@ def config_model() -> type[Config]:
             sections[name] = (model, Field(default_factory=model, description=Config.model_fields[name].description))
         for name, model in _SECTIONS.items():
             sections[name] = (model | None, Field(None, description=(model.__doc__ or "").strip().split("\n")[0]))
-        _built = create_model("Config", __base__=Config, __module__=__name__, **sections)
+        _built = create_model("Config", __base__=_WithFeatures, __module__=__name__, **sections)
     return _built
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import os
 import zlib
 from dataclasses import dataclass
@@ -74,15 +75,37 @@ def resolve_root(root: str | None, name: str, marker: str) -> Path:
                     "point data.root or TRAINLAB_DATA at the folder with the files.")
 
 
+def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as ``load_digits()`` gives them: images (N, 8, 8) with values 0-16, and labels (N,).
+
+    Its bundled CSV is read directly: importing scikit-learn (and the scipy it pulls in) would cost about a
+    second in every process that trains on digits. ``load_digits`` serves where the file is not found.
+
+    Example:
+        >>> images, labels = digits_arrays()
+        >>> images.shape, float(images.max()), labels[:5].tolist()
+        ((1797, 8, 8), 16.0, [0, 1, 2, 3, 4])
+    """
+    spec = importlib.util.find_spec("sklearn")  # where the package is, without importing it
+    places = spec.submodule_search_locations if spec is not None else None
+    path = Path(places[0], "datasets", "data", "digits.csv.gz") if places else None
+    if path is None or not path.is_file():
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        return d.images, d.target
+    with gzip.open(path, "rt") as f:
+        data = np.loadtxt(f, delimiter=",")
+    return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(int)
+
+
 @DATASETS.register("digits")
 def digits(*, seed: int, test_fraction: float, args: dict[str, Any], **_: Any) -> RawData:
     """scikit-learn's bundled 8×8 handwritten digits (1,797 images); stratified train/test by seed."""
-    from sklearn.datasets import load_digits
-
     _no_args("digits", args)
-    d = load_digits()
-    images = torch.from_numpy(np.round(d.images * (255 / 16)).astype(np.uint8))[:, None]  # (N, 1, 8, 8)
-    targets = torch.from_numpy(d.target).long()
+    pixels, labels = digits_arrays()
+    images = torch.from_numpy(np.round(pixels * (255 / 16)).astype(np.uint8))[:, None]  # (N, 1, 8, 8)
+    targets = torch.from_numpy(labels).long()
     train_idx, test_idx = stratified_split(targets, test_fraction, seed=seed)
     return RawData(ArraySplit(images[train_idx], targets[train_idx]), None,
                    ArraySplit(images[test_idx], targets[test_idx]), [str(i) for i in range(10)], flip=False)

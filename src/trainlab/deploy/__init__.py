@@ -15,22 +15,14 @@ Example:
     >>> predict(result.folder, ["my_digits/"], out="preds.csv").written  # doctest: +SKIP
     12
 """
-from __future__ import annotations
+from ..lazy import lazy_exports
 
-from typing import Any
-
-from .bundle import BundlePredictor, is_bundle
-from .prediction import PredictSummary, predict, predictions
-from .predictor import Predictor, load_predictor
-from .preprocess import Preprocess
-
-__all__ = ["BundlePredictor", "ExportResult", "PredictSummary", "Predictor", "Preprocess", "export", "is_bundle",
-           "load_predictor", "predict", "predictions"]
-
-
-def __getattr__(name: str) -> Any:  # PEP 562: the export side imports torch, only when asked for
-    if name in ("export", "ExportResult"):
-        from . import exporter
-
-        return getattr(exporter, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# imported on first use: `trainlab --help` lists the deploy verbs without numpy or onnxruntime, and the export
+# side (torch) loads only when asked for
+lazy_exports(__name__, {
+    ".bundle": ["BundlePredictor", "is_bundle"],
+    ".exporter": ["ExportResult", "export"],
+    ".prediction": ["PredictSummary", "load_predictor", "predict", "predictions"],
+    ".predictor": ["Predictor"],
+    ".preprocess": ["Preprocess"],
+})

@@ -2,7 +2,7 @@
 
 :func:`predict` reads the files of every SOURCE (:mod:`.sources`), a batch at a time (decoded on a few
 threads), runs the model (a run's checkpoint in PyTorch, or an exported bundle in onnxruntime, see
-:func:`.predictor.load_predictor`), and writes one record per image (:mod:`.records`) as soon as its batch is
+:func:`load_predictor`), and writes one record per image (:mod:`.records`) as soon as its batch is
 done (:mod:`.writers`). A file that cannot be read is logged with the reason, skipped and counted; only when
 no file at all could be read is it an error. :func:`predictions` is the same stream as Python records.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import ConfigError, DataError, TrainlabError
-from .predictor import Predictor, load_predictor
+from .predictor import Predictor
 from .preprocess import Loaded
 from .records import record
 from .sources import image_paths
@@ -50,6 +50,28 @@ class PredictSummary:
     def rate(self) -> float:
         """Images per second."""
         return self.written / self.seconds if self.seconds > 0 else 0.0
+
+
+def load_predictor(target: Path | str, *, checkpoint: str = "best", overrides: list[str] = (),
+                   threads: int | None = None) -> Predictor:
+    """A bundle folder's :class:`BundlePredictor` (no torch), else the experiment folder's checkpoint
+    (``best``, ``last`` or a path) as a :class:`RunPredictor`.
+
+    Example:
+        >>> p = load_predictor("experiments/digits-cnn")  # doctest: +SKIP
+        >>> p.kind, p.class_names[:3]  # doctest: +SKIP
+        ('classification', ['0', '1', '2'])
+    """
+    from .bundle import BundlePredictor, is_bundle
+
+    if is_bundle(target):
+        if checkpoint != "best" or overrides:
+            raise ConfigError(f"{target} is an exported bundle: --checkpoint and --set apply to an experiment "
+                              "folder; export the checkpoint you want (trainlab export EXP --checkpoint ...).")
+        return BundlePredictor(target, threads=threads)
+    from .run import RunPredictor  # imports torch
+
+    return RunPredictor(Path(target), checkpoint=checkpoint, overrides=list(overrides))
 
 
 def _load(predictor: Predictor, path: Path) -> Loaded | str:

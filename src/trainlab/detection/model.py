@@ -124,6 +124,7 @@ class YOLO(nn.Module):
     """
 
     strides = (8, 16, 32)
+    default_layer = "backbone.stage4"  # what pictures and the live page show first: features, not the heads
 
     def __init__(self, *, num_classes: int, in_channels: int = 3, width: int = 16, blocks: int = 1,
                  head_width: int | None = None) -> None:

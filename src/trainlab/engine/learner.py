@@ -32,7 +32,6 @@ from .distributed import broadcast_buffers
 from .file_queue import FileQueue
 from .history import History
 from .loop_state import LoopState
-from .metrics import empty_compute
 from .restore import restore
 from .rng import rng_state
 from .task import ClassificationTask, Task
@@ -365,6 +364,8 @@ class Learner:
 
     def metric_names(self) -> list[str]:
         """The scalar metrics a run records, e.g. ["train.accuracy", "train.loss", "valid.accuracy", ...]."""
+        from .metrics import empty_compute  # torchmetrics: imported when a run first needs it
+
         empty = empty_compute(self.task.metrics())
         scalars = [k for k, v in empty.items() if isinstance(v, float | int)]
         return sorted(f"{split}.{k}" for split in ("train", "valid") for k in scalars)

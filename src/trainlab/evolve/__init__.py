@@ -17,14 +17,15 @@ Example:
     >>> select_diverse(np.array([[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1]]), 2)
     [0, 2]
 """
-from ..morph.experiment import Birth, write_transformed_experiment
-from .ensemble import StackingHead, combine, fit_stacking_head
-from .loop import evolve
-from .mutation import Mutation, sample_mutation
-from .selection import select, select_best, select_diverse
-from .state import Member, Population
-from .training import StopAfterSteps, train_member
+from ..lazy import lazy_exports
 
-__all__ = ["Birth", "Member", "Mutation", "Population", "StackingHead", "StopAfterSteps", "combine", "evolve",
-           "fit_stacking_head", "sample_mutation", "select", "select_best", "select_diverse", "train_member",
-           "write_transformed_experiment"]
+# imported on first use: `trainlab evolve --help` and the feature's registration must not import torch
+lazy_exports(__name__, {
+    "..morph.experiment": ["Birth", "write_transformed_experiment"],
+    ".ensemble": ["StackingHead", "combine", "fit_stacking_head"],
+    ".loop": ["evolve"],
+    ".mutation": ["Mutation", "sample_mutation"],
+    ".selection": ["select", "select_best", "select_diverse"],
+    ".state": ["Member", "Population"],
+    ".training": ["StopAfterSteps", "train_member"],
+})

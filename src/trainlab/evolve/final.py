@@ -32,7 +32,7 @@ from ..stats import mcnemar_exact
 from .ensemble import COMBINES, combine, fit_stacking_head
 from .selection import select
 from .state import Population
-from .training import load_valid_logits, member_logits
+from .training import base_config_dict, correctness, load_valid_logits, member_logits
 
 log = logging.getLogger(__name__)
 RESULTS_FILE = "metrics_evolve_test.json"
@@ -55,7 +55,6 @@ def classification_metrics(scores: Tensor, targets: Tensor, num_classes: int) ->
 
 def finish(parent: Path, pop: Population, cfg: Config, data: DataBundle) -> dict[str, Any]:
     """Ensemble, best member and baseline on the test split; writes the results file, evolution.md, lineage.png."""
-    from .loop import correctness
     from .report import write_report
 
     ev = cfg.evolve
@@ -115,8 +114,6 @@ def train_baseline(parent: Path, cfg: Config, budget: float, data: DataBundle) -
     The params are the parent's (without ``evolve``) with ``train.flops_budget`` set, early stopping
     off and enough epochs for the budget; a killed baseline resumes from its last checkpoint.
     """
-    from .loop import base_config_dict
-
     base_rows = History(load_checkpoint(parent / "checkpoints" / "last.pt")["history"]).rows
     fps = base_rows[-1].get("flops_per_sample") if base_rows else None
     if not fps:

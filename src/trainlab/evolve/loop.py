@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import Config, config_to_dict, load_config, parse_config
+from ..config import Config, load_config, parse_config
 from ..data import DataBundle, data_from_config
 from ..data.loaders import mix_seed
 from ..engine.checkpoint import load_checkpoint
@@ -36,7 +36,7 @@ from ..morph.experiment import write_transformed_experiment
 from .mutation import Mutation, sample_mutation
 from .selection import select
 from .state import STATE_FILE, Member, Population
-from .training import load_valid_logits, train_member
+from .training import correctness, train_member
 
 log = logging.getLogger(__name__)
 
@@ -196,12 +196,6 @@ def _fill(parent: Path, pop: Population, cfg: Config, data: DataBundle, check: t
 # --------------------------------------------------------------------------- selection and training
 
 
-def correctness(parent: Path, members: list[Member], targets: torch.Tensor) -> np.ndarray:
-    """(members, valid examples) 0/1 matrix from each member's saved validation logits."""
-    rows = [(load_valid_logits(parent / m.dir).argmax(1) == targets.cpu()).numpy() for m in members]
-    return np.stack(rows).astype(np.int8)
-
-
 def _select_survivors(parent: Path, pop: Population, keep: int, method: str, targets: torch.Tensor) -> None:
     alive = sorted(pop.alive(), key=lambda m: m.id)
     if len(alive) <= keep:
@@ -248,10 +242,3 @@ def _record_round(pop: Population) -> None:
         "mean_valid_accuracy": float(np.mean([m.valid_accuracy for m in alive])),
         "total_train_flops": pop.total_train_flops(),
     })
-
-
-def base_config_dict(cfg: Config) -> dict:
-    """The parent's params without the evolve block (what a plain experiment of the base would hold)."""
-    d = config_to_dict(cfg)
-    d["evolve"] = None
-    return {k: v for k, v in d.items() if v is not None}

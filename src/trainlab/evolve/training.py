@@ -17,15 +17,17 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from ..config import load_config
+from ..config import Config, config_to_dict, load_config
 from ..data import DataBundle
 from ..engine import Callback
 from ..engine.checkpoint import load_checkpoint
 from ..files import atomic_write_bytes
 from ..runs import run_experiment
+from .state import Member
 
 log = logging.getLogger(__name__)
 VALID_LOGITS = "evolve_valid_logits.pt"
@@ -102,3 +104,16 @@ def member_logits(member_dir: str | Path, data: DataBundle, split: str) -> Tenso
     for x, _ in data.split(split).batches(0):  # x: (B, C, H, W) on the data's device
         outs.append(model.to(x.device)(x).float().cpu())
     return torch.cat(outs)
+
+
+def correctness(parent: Path, members: list[Member], targets: torch.Tensor) -> np.ndarray:
+    """(members, valid examples) 0/1 matrix from each member's saved validation logits."""
+    rows = [(load_valid_logits(parent / m.dir).argmax(1) == targets.cpu()).numpy() for m in members]
+    return np.stack(rows).astype(np.int8)
+
+
+def base_config_dict(cfg: Config) -> dict:
+    """The parent's params without the evolve block (what a plain experiment of the base would hold)."""
+    d = config_to_dict(cfg)
+    d["evolve"] = None
+    return {k: v for k, v in d.items() if v is not None}

@@ -10,12 +10,13 @@ Example:
     >>> cb.strategy.train_pass_args()
     {'max_steps': None, 'lr_scale': 0.01, 'freeze_norm': True, 'restore_optimizer_state': True}
 """
-from .adapter import focus_from_config, strategy_from_config
-from .callback import FocusCallback
-from .policies import AfterEpoch, Always, Every, Plateau, policy_from_config
-from .strategies import (FOCUS_STRATEGIES, FocusLearning, ReversedFocusLearning, SoftFocusLearning,
-                         focus_probabilities, higher_is_worse)
+from ..lazy import lazy_exports
 
-__all__ = ["FOCUS_STRATEGIES", "AfterEpoch", "Always", "Every", "FocusCallback", "FocusLearning", "Plateau",
-           "ReversedFocusLearning", "SoftFocusLearning", "focus_from_config", "focus_probabilities",
-           "higher_is_worse", "policy_from_config", "strategy_from_config"]
+# imported on first use: loading the feature's registration (every params file does) stays cheap
+lazy_exports(__name__, {
+    ".adapter": ["focus_from_config", "strategy_from_config"],
+    ".callback": ["FocusCallback"],
+    ".policies": ["AfterEpoch", "Always", "Every", "Plateau", "policy_from_config"],
+    ".strategies": ["FOCUS_STRATEGIES", "FocusLearning", "ReversedFocusLearning", "SoftFocusLearning",
+                    "focus_probabilities", "higher_is_worse"],
+})

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import TrainlabError, echo
-from ..viz.hooks import capture, get_layer
+from ..viz.hooks import capture, default_layer, feature_map_layers, get_layer
 from ..viz.watch import AUGMENTATIONS, AugmentContext, border_background
 from .render import colorize, grey, png_bytes, tile
 
@@ -49,31 +49,6 @@ class BadRequest(TrainlabError):
 
 def _data_url(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
-
-
-def feature_map_layers(model: nn.Module, x: Tensor) -> list[tuple[str, tuple[int, ...]]]:
-    """Every module whose output is a feature map ``(B, C, H, W)``, in call order, with ``(C, H, W)``.
-
-    Example:
-        >>> feature_map_layers(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten()), torch.zeros(1, 1, 5, 5))
-        [('0', (2, 3, 3))]
-    """
-    found: dict[str, tuple[int, ...]] = {}
-
-    def hook_for(name: str):
-        def hook(module: nn.Module, args: object, output: object) -> None:
-            if isinstance(output, Tensor) and output.dim() == 4 and name not in found:
-                found[name] = tuple(output.shape[1:])
-        return hook
-
-    handles = [m.register_forward_hook(hook_for(n)) for n, m in model.named_modules() if n]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return list(found.items())
 
 
 @dataclass
@@ -114,7 +89,7 @@ class Inspector:
                                 "convolutional models.")
         task = task if getattr(task, "kind", None) == "detection" else None  # a classifier's logits need no task
         return cls(model=model, data=data, split=split, layers=layers, lock=threading.Lock(), task=task,
-                   default_layer=_default_layer(model, task, layers))
+                   default_layer=default_layer(model, layers))
 
     @property
     def detects(self) -> bool:
@@ -304,19 +279,6 @@ def _stamp(text: str) -> np.ndarray:
     img = Image.new("RGB", (6 * len(text) + 2, 11), (255, 255, 255))
     ImageDraw.Draw(img).text((1, 0), text, fill=(0, 0, 0))
     return np.asarray(img)
-
-
-def _default_layer(model: nn.Module, task: Any, layers: dict[str, tuple[int, ...]]) -> str:
-    """The layer the page opens with: the one the model (or, for a detector, its classifier view) names,
-    else the last layer (in the order layers finish) whose maps are larger than 1×1. A detector's last
-    layers are its head's prediction convolutions, whose channels are box coordinates and class logits,
-    not features; its backbone's last stage is what Grad-CAM and the viz pictures use too."""
-    named = getattr(model, "default_layer", None)
-    if named is None and task is not None and hasattr(task, "classifier_view"):
-        named = getattr(task.classifier_view(model), "default_layer", None)
-    if named in layers:
-        return named
-    return [n for n, (c, h, w) in layers.items() if h * w > 1 or n == next(iter(layers))][-1]
 
 
 def _scale(t: Tensor, target: int) -> int:

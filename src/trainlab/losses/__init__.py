@@ -10,8 +10,10 @@ Example:
     >>> GroupDRO(step_size=0.01).step_size
     0.01
 """
-from .adapter import objective_from_config
-from .objectives import ErrorReweighting, FocalLoss, GroupDRO, LossObjective, error_weights, focal_loss
+from ..lazy import lazy_exports
 
-__all__ = ["ErrorReweighting", "FocalLoss", "GroupDRO", "LossObjective", "error_weights", "focal_loss",
-           "objective_from_config"]
+# imported on first use: loading the feature's registration (every params file does) stays cheap
+lazy_exports(__name__, {
+    ".adapter": ["objective_from_config"],
+    ".objectives": ["ErrorReweighting", "FocalLoss", "GroupDRO", "LossObjective", "error_weights", "focal_loss"],
+})

@@ -33,12 +33,14 @@ Example:
     >>> bool((big(x) - net(x)).abs().max() < 1e-4), big.fc.in_features, len(big.layer4)
     (True, 768, 3)
 """
-from .blocks import ResidualBlock
-from .deepen import deepen
-from .graph import volumes
-from .layout import Volume
-from .optim import rebuild_optimizer
-from .widen import SkippedVolumesWarning, widen
+from ..lazy import lazy_exports
 
-__all__ = ["ResidualBlock", "SkippedVolumesWarning", "Volume", "deepen", "rebuild_optimizer",
-           "volumes", "widen"]
+# imported on first use: `trainlab morph --help` and the feature's registration must not import torch
+lazy_exports(__name__, {
+    ".blocks": ["ResidualBlock"],
+    ".deepen": ["deepen"],
+    ".graph": ["volumes"],
+    ".layout": ["Volume"],
+    ".optim": ["rebuild_optimizer"],
+    ".widen": ["SkippedVolumesWarning", "widen"],
+})

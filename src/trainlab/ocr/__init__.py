@@ -16,21 +16,18 @@ Example:
     >>> character_error_rate(["1234"], ["1284"])
     0.25
 """
-from .alphabet import Alphabet
-from .augment import LineAugment
-from .ctc import Decoded, ctc_beam_decode, ctc_greedy_decode, ctc_sequence_probability
-from .data import LineLoader, LineSplit, LineTargets, line_bundle, pad_lines
-from .decoding import attention_beam_decode, attention_greedy_decode
-from .lm import CharNGramLM
-from .metrics import (SequenceMetrics, batched_edit_distance, character_error_rate, edit_distance,
-                      sequence_accuracy, word_error_rate)
-from .models import CRNN, AttentionOCR, LineEncoder
-from .task import AttentionTask, CTCTask, SequenceOutput, per_line, task_factory
+from ..lazy import lazy_exports
 
-__all__ = [
-    "CRNN", "Alphabet", "AttentionOCR", "AttentionTask", "CTCTask", "CharNGramLM", "Decoded",
-    "LineAugment", "LineEncoder", "LineLoader", "LineSplit", "LineTargets", "SequenceMetrics", "SequenceOutput",
-    "attention_beam_decode", "attention_greedy_decode", "batched_edit_distance", "character_error_rate",
-    "ctc_beam_decode", "ctc_greedy_decode", "ctc_sequence_probability", "edit_distance", "line_bundle",
-    "pad_lines", "per_line", "sequence_accuracy", "task_factory", "word_error_rate",
-]
+# imported on first use: loading the feature's registration (every params file does) stays cheap
+lazy_exports(__name__, {
+    ".alphabet": ["Alphabet"],
+    ".augment": ["LineAugment"],
+    ".ctc": ["Decoded", "ctc_beam_decode", "ctc_greedy_decode", "ctc_sequence_probability"],
+    ".data": ["LineLoader", "LineSplit", "LineTargets", "line_bundle", "pad_lines"],
+    ".decoding": ["attention_beam_decode", "attention_greedy_decode"],
+    ".lm": ["CharNGramLM"],
+    ".metrics": ["SequenceMetrics", "batched_edit_distance", "character_error_rate", "edit_distance",
+                 "sequence_accuracy", "word_error_rate"],
+    ".models": ["CRNN", "AttentionOCR", "LineEncoder"],
+    ".task": ["AttentionTask", "CTCTask", "SequenceOutput", "per_line", "task_factory"],
+})

@@ -11,7 +11,10 @@ Example:
     >>> count(torch.nn.Linear(4, 2), torch.zeros(3, 4)).forward_macs
     24
 """
-from .counter import count, flops_per_sample, model_signature
-from .report import ModuleRow, Profile, format_count
+from ..lazy import lazy_exports
 
-__all__ = ["ModuleRow", "Profile", "count", "flops_per_sample", "format_count", "model_signature"]
+# imported on first use: `trainlab flops --help` and the feature's registration must not import torch
+lazy_exports(__name__, {
+    ".counter": ["count", "flops_per_sample", "model_signature"],
+    ".report": ["ModuleRow", "Profile", "format_count"],
+})

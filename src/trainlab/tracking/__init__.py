@@ -2,6 +2,9 @@
 
 Switched on by ``logging.mlflow`` in the params file (see :mod:`trainlab.tracking.feature`, docs/inspect.md).
 """
-from .mlflow_logger import MlflowLogger, flat_params
+from ..lazy import lazy_exports
 
-__all__ = ["MlflowLogger", "flat_params"]
+# imported on first use: loading the feature's registration (every params file does) stays cheap
+lazy_exports(__name__, {
+    ".mlflow_logger": ["MlflowLogger", "flat_params"],
+})

@@ -12,20 +12,18 @@ Example:
 """
 from __future__ import annotations
 
-from .activations import activations, channel_response, feature_maps, filters, layer_filters, layer_weights
-from .attributions import ATTRIBUTIONS, attribute, grad_cam, integrated_gradients, occlusion, saliency
-from .compare import FilterComparison, compare_filters
-from .geometry import AnalyticRF, analytic_receptive_field
-from .hooks import conv_layers, get_layer, layer_names
-from .maximize import Maximization, maximize
-from .patches import Patch, TopPatches, top_patches
-from .receptive_field import ReceptiveField, receptive_field, receptive_fields
-from .watch import AUGMENTATIONS, ActivationChange, Sweep, activation_change, augment_and_watch, paste_patch
+from ..lazy import lazy_exports
 
-__all__ = [
-    "ATTRIBUTIONS", "AUGMENTATIONS", "ActivationChange", "AnalyticRF", "FilterComparison", "Maximization", "Patch",
-    "ReceptiveField", "Sweep", "TopPatches", "activation_change", "activations", "analytic_receptive_field",
-    "attribute", "augment_and_watch", "channel_response", "compare_filters", "conv_layers", "feature_maps",
-    "filters", "get_layer", "grad_cam", "integrated_gradients", "layer_filters", "layer_names", "layer_weights",
-    "maximize", "occlusion", "paste_patch", "receptive_field", "receptive_fields", "saliency", "top_patches",
-]
+# imported on first use: `trainlab viz --help` and the feature's registration must not import torch
+lazy_exports(__name__, {
+    ".activations": ["activations", "channel_response", "feature_maps", "filters", "layer_filters", "layer_weights"],
+    ".attributions": ["ATTRIBUTIONS", "attribute", "grad_cam", "integrated_gradients", "occlusion", "saliency"],
+    ".compare": ["FilterComparison", "compare_filters"],
+    ".experiment": ["Pictures", "visualize_experiment"],
+    ".geometry": ["AnalyticRF", "analytic_receptive_field"],
+    ".hooks": ["conv_layers", "default_layer", "feature_map_layers", "get_layer", "layer_names"],
+    ".maximize": ["Maximization", "maximize"],
+    ".patches": ["Patch", "TopPatches", "top_patches"],
+    ".receptive_field": ["ReceptiveField", "receptive_field", "receptive_fields"],
+    ".watch": ["AUGMENTATIONS", "ActivationChange", "Sweep", "activation_change", "augment_and_watch", "paste_patch"],
+})

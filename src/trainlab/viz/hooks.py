@@ -12,7 +12,7 @@ and a gradient taken through it would belong to the wrong value.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -61,6 +61,50 @@ def conv_layers(model: nn.Module) -> list[str]:
         ['0', '2']
     """
     return [n for n, m in model.named_modules() if isinstance(m, nn.modules.conv._ConvNd)]
+
+
+def feature_map_layers(model: nn.Module, x: Tensor) -> list[tuple[str, tuple[int, ...]]]:
+    """Every module whose output is a feature map ``(B, C, H, W)``, in call order, with ``(C, H, W)``.
+
+    Example:
+        >>> feature_map_layers(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten()), torch.zeros(1, 1, 5, 5))
+        [('0', (2, 3, 3))]
+    """
+    found: dict[str, tuple[int, ...]] = {}
+
+    def hook_for(name: str):
+        def hook(module: nn.Module, args: object, output: object) -> None:
+            if isinstance(output, Tensor) and output.dim() == 4 and name not in found:
+                found[name] = tuple(output.shape[1:])
+        return hook
+
+    handles = [m.register_forward_hook(hook_for(n)) for n, m in model.named_modules() if n]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return list(found.items())
+
+
+def default_layer(model: nn.Module, layers: Mapping[str, tuple[int, ...]]) -> str:
+    """The layer pictures and the live page show when none is named: the model's own choice (a
+    ``default_layer`` attribute, e.g. a detector's last backbone stage), else the last of ``layers`` (as
+    :func:`feature_map_layers` finds them, in call order) whose maps are larger than 1×1, else the first.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Conv2d(2, 2, 3), nn.AdaptiveAvgPool2d(1))
+        >>> default_layer(net, dict(feature_map_layers(net, torch.zeros(1, 1, 8, 8))))
+        '1'
+    """
+    own = getattr(model, "default_layer", None)
+    if isinstance(own, str) and own in layers:
+        return own
+    if not layers:
+        raise ModelError("the model has no layer with a 2-D feature map; name the layer to show (--layer NAME).")
+    spatial = [name for name, shape in layers.items() if len(shape) == 3 and shape[1] * shape[2] > 1]
+    return spatial[-1] if spatial else next(iter(layers))
 
 
 @contextlib.contextmanager

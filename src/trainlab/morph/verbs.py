@@ -5,17 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config import parse_config, validate_section
 from ..errors import ConfigError
-from ..morph.config import MorphStep
-from ..morph.experiment import write_transformed_experiment
-from ..runs import checkpoint_path, learner_for_checkpoint
+from ..verbs import verb
 
 
-def register(verbs: argparse._SubParsersAction) -> None:
-    m = verbs.add_parser("morph", help="widen or deepen a trained model into a new experiment",
-                         description="Start NEW from EXP's checkpoint, transformed so that it computes the same "
-                                     "function; then `trainlab train NEW`.")
+def _arguments(m: argparse.ArgumentParser) -> None:
     m.add_argument("exp", type=Path)
     what = m.add_mutually_exclusive_group(required=True)
     what.add_argument("--widen", type=float, metavar="FACTOR", help="multiply the width of volumes (e.g. 1.5)")
@@ -32,7 +26,6 @@ def register(verbs: argparse._SubParsersAction) -> None:
                    help="param_ratio: lr × old/new parameter count (the R2R authors' rule)")
     m.add_argument("--checkpoint", default="best", help="best | last | PATH")
     m.add_argument("--out", type=Path, help="the new experiment folder (must not hold a params file)")
-    m.set_defaults(func=morph_cmd)
 
 
 def _init_value(text: str) -> str | float:
@@ -42,8 +35,16 @@ def _init_value(text: str) -> str | float:
         return text
 
 
+@verb("morph", help="widen or deepen a trained model into a new experiment", arguments=_arguments,
+      description="Start NEW from EXP's checkpoint, transformed so that it computes the same function; then "
+                  "`trainlab train NEW`.",
+      examples=["trainlab morph experiments/digits-cnn --widen 1.5 --method r2r --out experiments/digits-wide"])
 def morph_cmd(args: argparse.Namespace) -> int:
-    from .. import morph
+    from ..config import parse_config, validate_section
+    from ..runs import checkpoint_path, learner_for_checkpoint
+    from .config import MorphStep
+    from .experiment import write_transformed_experiment
+    from .graph import volumes
 
     if not args.list:  # check the request before loading anything
         if args.out is None:
@@ -63,7 +64,7 @@ def morph_cmd(args: argparse.Namespace) -> int:
     old = learner.model.eval()
     x = next(learner.data.valid.batches(0))[0][:16]
     if args.list:
-        for v in morph.volumes(old, x):
+        for v in volumes(old, x):
             status = "widenable" if v.widenable else f"not widenable: {v.reason}"
             print(f"{v.name:28s} {v.channels:5d} channels  producers {', '.join(v.producers)}  ({status})")
         return 0
@@ -79,8 +80,3 @@ def morph_cmd(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}/params.json and init.pt; next: trainlab train {args.out}")
     return 0
 
-
-# `trainlab VERB --help` ends with these
-EXAMPLES = {
-    "morph": ["trainlab morph experiments/digits-cnn --widen 1.5 --method r2r --out experiments/digits-wide"],
-}

@@ -4,13 +4,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_set
+from ..verbs import add_set, verb
 
 
-def register(verbs: argparse._SubParsersAction) -> None:
-    s = verbs.add_parser("search", help="hyperparameter search over PARENT's search block (optuna)",
-                         description="Run or resume the search in PARENT: one child experiment per trial, then "
-                                     "PARENT/results.md and history_plots.png.")
+def _search_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("parent", type=Path, help="folder whose params hold a search block")
     s.add_argument("--workers", type=int, default=1, metavar="N", help="trial processes in parallel (default 1)")
     s.add_argument("--storage", metavar="URL",
@@ -22,26 +19,20 @@ def register(verbs: argparse._SubParsersAction) -> None:
                    help="evaluate each finished trial's best.pt on the test split (metrics_test.json)")
     s.add_argument("--no-plot", action="store_true", help="skip history_plots.png and per_class_accuracy.png")
     add_set(s)
-    s.set_defaults(func=search_cmd)
 
-    y = verbs.add_parser("synthesize", help="results.md and results.csv: one row per run under PARENT",
-                         description="Scan PARENT recursively; one row per run with the settings that vary, "
-                                     "best-valid and test metrics, epochs and time, sorted by --metric.")
+
+def _synthesize_arguments(y: argparse.ArgumentParser) -> None:
     y.add_argument("parent", type=Path)
     y.add_argument("--metric", help="sort by this metric (default: the search block's, else valid.accuracy)")
     y.add_argument("--direction", choices=["minimize", "maximize"], help="default: minimize losses, maximize others")
-    y.set_defaults(func=synthesize_cmd)
 
-    p = verbs.add_parser("plot", help="training_history.png of a run, or history_plots.png of a parent",
-                         description="On a run: training_history.png. On a folder of runs: history_plots.png "
-                                     "(one line per run) and per_class_accuracy.png (a heat map).")
+
+def _plot_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", type=Path)
     p.add_argument("--metric", default="valid.accuracy", help="picks each run's best epoch for the heat map")
-    p.set_defaults(func=plot_cmd)
 
-    c = verbs.add_parser("compare", help="N seeds of each experiment, mean ± sd and paired tests",
-                         description="Train (or reuse) N seeds of each EXP in EXP/seeds/seed-<s>/, evaluate "
-                                     "them, test each against the first; writes compare.md and prints it.")
+
+def _compare_arguments(c: argparse.ArgumentParser) -> None:
     c.add_argument("exps", type=Path, nargs="+", metavar="EXP")
     c.add_argument("--seeds", type=int, default=3, metavar="N", help="seeds 0..N-1 (default 3)")
     c.add_argument("--seed-list", type=int, nargs="+", metavar="S", help="these seeds instead of 0..N-1")
@@ -51,30 +42,30 @@ def register(verbs: argparse._SubParsersAction) -> None:
     c.add_argument("--checkpoint", default="best", choices=["best", "last"],
                    help="evaluate each seed's best.pt (chosen on validation, default) or last.pt (the final epoch)")
     add_set(c)
-    c.set_defaults(func=compare_cmd)
 
-    i = verbs.add_parser("interpret", help="confusion matrix, most-confused pairs, top-loss images",
-                         description="Writes EXP/confusion_matrix.png, EXP/top_losses.png and EXP/interpret.md.")
+
+def _interpret_arguments(i: argparse.ArgumentParser) -> None:
     i.add_argument("exp", type=Path)
     i.add_argument("--checkpoint", default="best", help="best | last | PATH")
     i.add_argument("--split", default="test", choices=["test", "valid", "train"])
     i.add_argument("-k", "--top", type=int, default=16, help="how many top-loss images (default 16)")
     add_set(i)
-    i.set_defaults(func=interpret_cmd)
 
-    f = verbs.add_parser("lr-find", help="learning-rate range test with a suggested lr",
-                         description="Train a throwaway copy of EXP's model while the lr grows exponentially; "
-                                     "writes EXP/lr_find.png and lr_find.json. EXP's checkpoints are untouched.")
+
+def _lr_find_arguments(f: argparse.ArgumentParser) -> None:
     f.add_argument("exp", type=Path)
     f.add_argument("--start", type=float, default=1e-7)
     f.add_argument("--end", type=float, default=10.0)
     f.add_argument("--steps", type=int, default=100)
     add_set(f)
-    f.set_defaults(func=lr_find_cmd)
 
 
+@verb("search", help="hyperparameter search over PARENT's search block (optuna)", arguments=_search_arguments,
+      description="Run or resume the search in PARENT: one child experiment per trial, then PARENT/results.md and "
+                  "history_plots.png.",
+      examples=["trainlab search experiments/digits-search --workers 2"])
 def search_cmd(args: argparse.Namespace) -> int:
-    from ..experiments.search import run_search
+    from .search import run_search
 
     summary = run_search(args.parent, workers=args.workers, storage=args.storage, study_name=args.study_name,
                          overrides=args.overrides, retry_failed=args.retry_failed, test=args.test,
@@ -96,8 +87,12 @@ def search_cmd(args: argparse.Namespace) -> int:
     return 0 if not any(t["state"] == "interrupted" for t in summary.trials) else 130
 
 
+@verb("synthesize", help="results.md and results.csv: one row per run under PARENT", arguments=_synthesize_arguments,
+      description="Scan PARENT recursively; one row per run with the settings that vary, best-valid and test "
+                  "metrics, epochs and time, sorted by --metric.",
+      examples=["trainlab synthesize experiments/digits-search --metric valid.loss"])
 def synthesize_cmd(args: argparse.Namespace) -> int:
-    from ..experiments.synthesize import synthesize
+    from .synthesize import synthesize
 
     table = synthesize(args.parent, metric=args.metric, direction=args.direction)
     print(table.to_markdown())
@@ -105,18 +100,26 @@ def synthesize_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+@verb("plot", help="training_history.png of a run, or history_plots.png of a parent", arguments=_plot_arguments,
+      description="On a run: training_history.png. On a folder of runs: history_plots.png (one line per run) and "
+                  "per_class_accuracy.png (a heat map).",
+      examples=["trainlab plot experiments/digits-search"])
 def plot_cmd(args: argparse.Namespace) -> int:
-    from ..experiments.plots import plot_folder
-    from ..experiments.records import direction_for
+    from .plots import plot_folder
+    from .records import direction_for
 
     for path in plot_folder(args.dir, metric=args.metric, direction=direction_for(args.metric)):
         print(f"wrote {path}")
     return 0
 
 
+@verb("compare", help="N seeds of each experiment, mean ± sd and paired tests", arguments=_compare_arguments,
+      description="Train (or reuse) N seeds of each EXP in EXP/seeds/seed-<s>/, evaluate them, test each against the "
+                  "first; writes compare.md and prints it.",
+      examples=["trainlab compare experiments/a experiments/b --seeds 5"])
 def compare_cmd(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
-    from ..experiments.compare import compare
+    from .compare import compare
 
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}.")
@@ -128,9 +131,12 @@ def compare_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+@verb("interpret", help="confusion matrix, most-confused pairs, top-loss images", arguments=_interpret_arguments,
+      description="Writes EXP/confusion_matrix.png, EXP/top_losses.png and EXP/interpret.md.",
+      examples=["trainlab interpret experiments/digits-cnn -k 16"])
 def interpret_cmd(args: argparse.Namespace) -> int:
-    from ..experiments.interpret import interpret
     from ..runs import checkpoint_path
+    from .interpret import interpret
 
     interp, paths = interpret(args.exp, checkpoint=checkpoint_path(args.exp, args.checkpoint), split=args.split,
                               k=args.top, overrides=args.overrides)
@@ -139,8 +145,12 @@ def interpret_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+@verb("lr-find", help="learning-rate range test with a suggested lr", arguments=_lr_find_arguments,
+      description="Train a throwaway copy of EXP's model while the lr grows exponentially; writes EXP/lr_find.png "
+                  "and lr_find.json. EXP's checkpoints are untouched.",
+      examples=["trainlab lr-find experiments/digits-cnn --steps 100"])
 def lr_find_cmd(args: argparse.Namespace) -> int:
-    from ..experiments.lr_find import lr_find
+    from .lr_find import lr_find
 
     result = lr_find(args.exp, start=args.start, end=args.end, steps=args.steps, overrides=args.overrides)
     print(f"lr range test: {len(result.smoothed)} steps, stopped because {result.stop_reason}")
@@ -149,13 +159,3 @@ def lr_find_cmd(args: argparse.Namespace) -> int:
     print(f"wrote {args.exp / 'lr_find.png'} and {args.exp / 'lr_find.json'}")
     return 0
 
-
-# `trainlab VERB --help` ends with these
-EXAMPLES = {
-    "search": ["trainlab search experiments/digits-search --workers 2"],
-    "synthesize": ["trainlab synthesize experiments/digits-search --metric valid.loss"],
-    "plot": ["trainlab plot experiments/digits-search"],
-    "compare": ["trainlab compare experiments/a experiments/b --seeds 5"],
-    "interpret": ["trainlab interpret experiments/digits-cnn -k 16"],
-    "lr-find": ["trainlab lr-find experiments/digits-cnn --steps 100"],
-}

@@ -4,23 +4,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config import load_config
-from ..runs import run_log
-from .common import add_set
+from ..verbs import add_set, verb
 
 
-def register(verbs: argparse._SubParsersAction) -> None:
-    p = verbs.add_parser("evolve", help="grow a population by function-preserving mutations and ensemble it",
-                         description="Train PARENT (if not trained yet), then evolve a population of its "
-                                     "descendants as set in the 'evolve' block of PARENT's params; rerun to resume.")
+def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("parent", type=Path, help="experiment folder whose params hold an 'evolve' block")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="train N members in parallel processes")
     add_set(p)
-    p.set_defaults(func=evolve_cmd)
 
 
+@verb("evolve", help="grow a population by function-preserving mutations and ensemble it", arguments=_arguments,
+      description="Train PARENT (if not trained yet), then evolve a population of its descendants as set in the "
+                  "'evolve' block of PARENT's params; rerun to resume.",
+      examples=["trainlab evolve experiments/evo --workers 2   # params hold an evolve block; rerun to resume"])
 def evolve_cmd(args: argparse.Namespace) -> int:
-    from ..evolve import evolve
+    from ..config import load_config
+    from ..runs import run_log
+    from .loop import evolve
 
     cfg = load_config(args.parent, args.overrides)
     with run_log(args.parent / "evolve.log"):
@@ -36,8 +36,3 @@ def evolve_cmd(args: argparse.Namespace) -> int:
     print(f"wrote {args.parent}/population.json, evolution.md, lineage.png, metrics_evolve_test.json")
     return 0
 
-
-# `trainlab VERB --help` ends with these
-EXAMPLES = {
-    "evolve": ["trainlab evolve experiments/evo --workers 2   # params hold an evolve block; rerun to resume"],
-}

@@ -6,14 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import add_set
+from ..verbs import add_set, verb
 
 
-def register(verbs: argparse._SubParsersAction) -> None:
-    p = verbs.add_parser("predict", help="predict image files with a trained run or an exported bundle",
-                         description="Answer image files with EXP's checkpoint (PyTorch) or an exported BUNDLE "
-                                     "(onnxruntime, no torch needed), using the run's evaluation preprocessing. "
-                                     "Rows stream in input order; unreadable files are reported and skipped.")
+def _predict_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", type=Path, metavar="EXP|BUNDLE", help="experiment folder, or a folder from trainlab export")
     p.add_argument("sources", nargs="+", metavar="SOURCE",
                    help="image files, folders (recursive), globs, @list.txt (one path a line), - (paths on stdin)")
@@ -29,12 +25,9 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="images per forward pass (default 32)")
     p.add_argument("--threads", type=int, metavar="N", help="onnxruntime threads for a bundle (default: all cores)")
     add_set(p)
-    p.set_defaults(func=predict)
 
-    e = verbs.add_parser("export", help="export a run to a verified, self-describing ONNX bundle",
-                         description="Write EXP's checkpoint as an ONNX bundle (model.onnx, config.json, "
-                                     "preprocess.json, README.md, parity.json) and check onnxruntime against "
-                                     "PyTorch on the run's validation samples; a failed check exits non-zero.")
+
+def _export_arguments(e: argparse.ArgumentParser) -> None:
     e.add_argument("exp", type=Path, metavar="EXP")
     e.add_argument("--checkpoint", default="best", help="best | last | PATH (default: best)")
     e.add_argument("--out", type=Path, metavar="DIR", help="bundle folder (default: EXP/export)")
@@ -47,9 +40,15 @@ def register(verbs: argparse._SubParsersAction) -> None:
                    help="validation samples the parity check runs (default 256; 0: all of them)")
     e.add_argument("--no-verify", action="store_true", help="skip the parity check (parity.json says so)")
     add_set(e)
-    e.set_defaults(func=export)
 
 
+@verb("predict", help="predict image files with a trained run or an exported bundle", arguments=_predict_arguments,
+      description="Answer image files with EXP's checkpoint (PyTorch) or an exported BUNDLE (onnxruntime, no torch "
+                  "needed), using the run's evaluation preprocessing. Rows stream in input order; unreadable files "
+                  "are reported and skipped.",
+      examples=["trainlab predict experiments/digits-cnn photos/ --out preds.csv",
+                "trainlab predict experiments/digits-cnn/export '*.png' --format jsonl --top-k 3",
+                "trainlab predict experiments/digit-scenes-yolo scenes/ --format yolo-txt --out labels/"])
 def predict(args: argparse.Namespace) -> int:
     from ..deploy import predict as run_predict
 
@@ -64,6 +63,11 @@ def predict(args: argparse.Namespace) -> int:
     return 0
 
 
+@verb("export", help="export a run to a verified, self-describing ONNX bundle", arguments=_export_arguments,
+      description="Write EXP's checkpoint as an ONNX bundle (model.onnx, config.json, preprocess.json, README.md, "
+                  "parity.json) and check onnxruntime against PyTorch on the run's validation samples; a failed "
+                  "check exits non-zero.",
+      examples=["trainlab export experiments/digits-cnn", "trainlab export experiments/digits-cnn --out bundle --force"])
 def export(args: argparse.Namespace) -> int:
     from ..deploy import export as run_export
 
@@ -74,12 +78,3 @@ def export(args: argparse.Namespace) -> int:
     print(result.parity_line())
     print(f"wrote {result.folder}")
     return 0
-
-
-# `trainlab VERB --help` ends with these
-EXAMPLES = {
-    "predict": ["trainlab predict experiments/digits-cnn photos/ --out preds.csv",
-                "trainlab predict experiments/digits-cnn/export '*.png' --format jsonl --top-k 3",
-                "trainlab predict experiments/digit-scenes-yolo scenes/ --format yolo-txt --out labels/"],
-    "export": ["trainlab export experiments/digits-cnn", "trainlab export experiments/digits-cnn --out bundle --force"],
-}
