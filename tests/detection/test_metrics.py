@@ -67,10 +67,8 @@ def test_states_are_tensors_a_checkpoint_can_hold() -> None:
     m = DetectionMetrics(num_classes=3)
     out, y = batch(1)
     m.update(out, y, torch.ones(6))
-    state = {name: getattr(m, name) for name in m._defaults}
+    state = m.states()
     assert all(isinstance(v, torch.Tensor) for v in state.values())
     restored = DetectionMetrics(num_classes=3)
-    for name, value in state.items():
-        setattr(restored, name, value.clone())
-    restored._update_count = 1
+    restored.load_states({name: value.clone() for name, value in state.items()})
     assert restored.compute()["map"] == m.compute()["map"]

@@ -40,3 +40,34 @@ def test_agrees_with_torchmetrics_and_sklearn():
     assert out["f1"] == pytest.approx(f1_score(target, logits.argmax(1), average="macro"))
     top5 = (logits.topk(5, 1).indices == target[:, None]).any(1).float().mean()
     assert out["top5"] == pytest.approx(float(top5))
+
+
+def test_states_sum_and_concatenate_across_two_processes(tmp_path):
+    """Metric.sync under a real 2-process gloo group: sums add up, rows of different counts concatenate."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "sync.py"
+    script.write_text('''
+import os, sys, torch, torch.distributed as dist
+from trainlab.engine.metric import Metric
+dist.init_process_group("gloo", init_method=f"file://{sys.argv[1]}", rank=int(sys.argv[2]), world_size=2)
+rank = dist.get_rank()
+class M(Metric):
+    def __init__(self):
+        super().__init__()
+        self.add_state("n", torch.zeros((), dtype=torch.long), "sum")
+        self.add_state("rows", torch.zeros(0, 2), "cat")
+m = M()
+m.n += rank + 1
+m.rows = torch.full((rank + 1, 2), float(rank))
+m.sync().sync()  # a second sync changes nothing
+print(int(m.n), m.rows.tolist())
+dist.destroy_process_group()
+''')
+    store = tmp_path / "store"
+    procs = [subprocess.Popen([sys.executable, str(script), str(store), str(r)], stdout=subprocess.PIPE, text=True)
+             for r in range(2)]
+    outs = [p.communicate(timeout=120)[0].strip() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert outs[0] == outs[1] == "3 [[0.0, 0.0], [1.0, 1.0], [1.0, 1.0]]"

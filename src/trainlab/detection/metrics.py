@@ -1,7 +1,7 @@
 """Detection metrics: the loss and its parts every step, COCO mAP from torchmetrics when detections exist.
 
 :class:`DetectionMetrics` keeps the decoded detections and true boxes of every image it sees as tensor
-states (rows tagged with the image's index in its split), so torchmetrics gathers them across processes
+states (rows tagged with the image's index in its split), so they are gathered across processes
 and a mid-epoch checkpoint can hold them. ``compute()`` hands them, one dict per image, to
 ``torchmetrics.detection.MeanAveragePrecision`` (pycocotools' COCOeval): mAP@0.5:0.95 (``map``), mAP@0.5
 (``map50``), mAP@0.75, mAR@100, and per class AP@0.5:0.95 and AP@0.5. Training batches are not decoded
@@ -14,7 +14,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
+
+from ..engine.metric import Metric
 
 
 class DetectionMetrics(Metric):
@@ -38,17 +39,15 @@ class DetectionMetrics(Metric):
         (1.0, [-1.0, 1.0], 0.5)
     """
 
-    full_state_update = False
-
     def __init__(self, num_classes: int | None = None, class_metrics: bool = True) -> None:
         super().__init__()
         self.num_classes, self.class_metrics = num_classes, class_metrics
         for name in ("loss_sum", "box_sum", "obj_sum", "cls_sum"):
-            self.add_state(name, torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("images", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("seen", torch.zeros(0, dtype=torch.long), dist_reduce_fx="cat")  # decoded images' ids
-        self.add_state("dets", torch.zeros(0, 7), dist_reduce_fx="cat")  # [id, x1, y1, x2, y2, score, label]
-        self.add_state("truth", torch.zeros(0, 7), dist_reduce_fx="cat")  # [id, x1, y1, x2, y2, label, crowd]
+            self.add_state(name, torch.zeros((), dtype=torch.float64), "sum")
+        self.add_state("images", torch.zeros((), dtype=torch.long), "sum")
+        self.add_state("seen", torch.zeros(0, dtype=torch.long), "cat")  # decoded images' ids
+        self.add_state("dets", torch.zeros(0, 7), "cat")  # [id, x1, y1, x2, y2, score, label]
+        self.add_state("truth", torch.zeros(0, 7), "cat")  # [id, x1, y1, x2, y2, label, crowd]
 
     def update(self, output: Any, target: Any, loss: Tensor) -> None:
         self.loss_sum += loss.double().sum()
@@ -69,19 +68,6 @@ class DetectionMetrics(Metric):
         self.seen = torch.cat([self.seen, ids])
         self.dets = torch.cat([self.dets, d])
         self.truth = torch.cat([self.truth, rows])
-
-    def _sync_dist(self, dist_sync_fn: Any = None, process_group: Any = None) -> None:
-        """Gather the states of every process: sums add up, the per-box rows are concatenated.
-
-        torchmetrics stacks gathered tensor states, which fails (or adds a dimension) when processes hold
-        different numbers of rows, so this metric gathers them itself (``gather_all_tensors`` pads and trims
-        tensors whose first dimension differs)."""
-        from torchmetrics.utilities.distributed import gather_all_tensors
-
-        group = process_group or self.process_group
-        for name in self._reductions:
-            parts = (dist_sync_fn or gather_all_tensors)(getattr(self, name), group=group)
-            setattr(self, name, torch.cat(parts) if name in ("seen", "dets", "truth") else torch.stack(parts).sum(0))
 
     def compute(self) -> dict:
         n = self.images.clamp_min(1).double()

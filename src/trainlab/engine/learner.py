@@ -32,6 +32,7 @@ from .distributed import broadcast_buffers
 from .file_queue import FileQueue
 from .history import History
 from .loop_state import LoopState
+from .metrics import empty_compute
 from .restore import restore
 from .rng import rng_state
 from .task import ClassificationTask, Task
@@ -135,9 +136,7 @@ class Learner:
         self.logs, self._epoch_start, self.data_time = {}, time.perf_counter(), 0.0
         self.train_metrics = self.task.metrics().to(self.device)
         if self._resumed_metrics is not None:  # resumed mid-epoch: keep counting where the run stopped
-            for name, value in self._resumed_metrics.items():
-                setattr(self.train_metrics, name, value.to(self.device))
-            self.train_metrics._update_count = 1
+            self.train_metrics.load_states(self._resumed_metrics)
             self._resumed_metrics = None
         self.batches_per_epoch = len(self.data.train)
         self.callbacks("on_epoch_start", self)
@@ -146,7 +145,7 @@ class Learner:
             if self.should_stop and not self._pending:  # stop between optimizer steps, never inside a group
                 break
         self.check_finite()
-        self.logs.update(flatten_metrics("train", self.train_metrics.compute()))
+        self.logs.update(flatten_metrics("train", self.train_metrics.sync().compute()))
         lrs = [group["lr"] for group in self.optimizer.param_groups]
         self.logs["lr"] = lrs[0]
         if len(lrs) > 1:
@@ -364,7 +363,6 @@ class Learner:
 
     def metric_names(self) -> list[str]:
         """The scalar metrics a run records, e.g. ["train.accuracy", "train.loss", "valid.accuracy", ...]."""
-        from .metrics import empty_compute  # torchmetrics: imported when a run first needs it
 
         empty = empty_compute(self.task.metrics())
         scalars = [k for k, v in empty.items() if isinstance(v, float | int)]
@@ -386,7 +384,7 @@ class Learner:
                 per_sample = self.task.loss(out, y)
             metrics.update(out, y, per_sample)
         self._train_mode(was_training)
-        return metrics.compute()
+        return metrics.sync().compute()
 
     @torch.no_grad()
     def predict(self, inputs: Tensor | str | BatchLoader) -> Tensor:
@@ -430,7 +428,7 @@ class Learner:
         restore(self, state, weights_only=weights_only, keep_settings=keep_settings, source=source)
 
     def _metric_state(self) -> dict[str, Tensor]:
-        return {name: getattr(self.train_metrics, name).detach().clone() for name in self.train_metrics._defaults}
+        return {name: value.detach().clone() for name, value in self.train_metrics.states().items()}
 
     def save(self, path: Path, *more: Path, background: bool = False) -> None:
         """Write the full training state to ``path`` (and the same bytes to each of ``more``), atomically.

@@ -1,4 +1,4 @@
-"""Classification metrics accumulated on the device, synced across processes by torchmetrics.
+"""Classification metrics accumulated on the device, synced across processes (:mod:`.metric`).
 
 One confusion matrix, per-class loss sums and a top-5 count are updated each step (a few tensor ops, no
 host sync); accuracy, macro F1, per-class accuracy and loss are derived from them at epoch end.
@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
+
+from .metric import Metric
 
 
 class ClassificationMetrics(Metric):
@@ -20,15 +21,13 @@ class ClassificationMetrics(Metric):
         0.5
     """
 
-    full_state_update = False
-
     def __init__(self, num_classes: int) -> None:
         super().__init__()
         self.num_classes = num_classes
         c = num_classes
-        self.add_state("confmat", torch.zeros(c, c, dtype=torch.long), dist_reduce_fx="sum")  # [true, pred]
-        self.add_state("loss_sum", torch.zeros(c, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("top5", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("confmat", torch.zeros(c, c, dtype=torch.long), "sum")  # [true, pred]
+        self.add_state("loss_sum", torch.zeros(c, dtype=torch.float64), "sum")
+        self.add_state("top5", torch.zeros((), dtype=torch.long), "sum")
 
     def update(self, logits: Tensor, target: Tensor, loss: Tensor) -> None:  # (B, C), (B,), (B,)
         c = self.num_classes
@@ -67,10 +66,5 @@ class ClassificationMetrics(Metric):
 
 def empty_compute(metrics: Metric) -> dict:
     """``metrics.compute()`` on its empty state, in this process only: what a task records (names, per-class
-    structure) without a cross-process sync that other processes would not join."""
-    import warnings
-
-    metrics._to_sync = False  # torchmetrics syncs in compute() unless told not to
-    with warnings.catch_warnings():  # "compute called before update"
-        warnings.simplefilter("ignore")
-        return metrics.compute()
+    structure), without the cross-process sync that other processes would not join."""
+    return metrics.compute()

@@ -312,7 +312,7 @@ def _metrics_problem(learner, saved: Any) -> str:
     if saved is None:
         return ""
     fresh = learner.task.metrics()
-    template = {name: getattr(fresh, name) for name in fresh._defaults}
+    template = fresh.states()
     if not isinstance(saved, Mapping) or set(saved) != set(template):
         return f"train_metrics is {echo(saved, 40)}, expected {', '.join(template)}"
     problem = fits(template, saved, "train_metrics")

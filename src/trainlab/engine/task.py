@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -26,11 +26,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..images import NORMALIZE_PIXELS
-
-if TYPE_CHECKING:  # torchmetrics imports torchvision and scipy (~2 s): imported when metrics are first built
-    from torchmetrics import Metric
-
-    from .metrics import ClassificationMetrics
+from .metric import Metric
+from .metrics import ClassificationMetrics
 
 Axes = dict[int, tuple[str, int]]  # axis -> (dimension name, multiple): {3: ("width", 4)} = any multiple of 4
 
@@ -153,8 +150,6 @@ class ClassificationTask(Task):
         return F.cross_entropy(output.float(), target, reduction="none", label_smoothing=self.label_smoothing)
 
     def metrics(self) -> ClassificationMetrics:
-        from .metrics import ClassificationMetrics
-
         return ClassificationMetrics(self.num_classes)
 
     def predictions(self, output: Tensor, target: Tensor) -> dict[str, Tensor]:

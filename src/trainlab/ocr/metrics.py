@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
+
+from ..engine.metric import Metric
 
 
 def edit_distance(a: Sequence, b: Sequence) -> int:
@@ -156,14 +157,12 @@ class SequenceMetrics(Metric):
         (0.3333333333333333, 0.5, 1.0)
     """
 
-    full_state_update = False
-
     def __init__(self, space_id: int | None = None) -> None:
         super().__init__()
         self.space_id = space_id
         for name in ("char_edits", "chars", "word_edits", "words", "exact", "lines"):
-            self.add_state(name, torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("loss_sum", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+            self.add_state(name, torch.zeros((), dtype=torch.long), "sum")
+        self.add_state("loss_sum", torch.zeros((), dtype=torch.float64), "sum")
 
     def update(self, output, target, loss: Tensor) -> None:
         hyp, hyp_len = output.tokens, output.lengths
