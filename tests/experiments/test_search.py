@@ -39,7 +39,7 @@ def test_grid_search_trains_one_child_per_point_and_writes_results(tmp_path, lab
     assert f"Validation split: the same for all 4 runs (fingerprint {valid['valid']})." in \
         (parent / "results.md").read_text()  # every trial has the search's seed: one split
     values = [t["value"] for t in summary.trials]
-    best = summary.best("maximize")
+    best = summary.best("max")
     assert best["value"] == max(values) and rows[0].startswith(f"| {best['folder']} ")
     # a second run finds nothing left to do and touches no trial
     stamp = (parent / "lr=0.03_hidden_sizes=16" / "history.json").stat().st_mtime_ns
@@ -120,8 +120,8 @@ def test_plan_errors_and_the_legacy_hyper_search(tmp_path, lab):
     lab.write(tmp_path / "tpe", lab.tiny(space={"optim.lr": [0.1, 0.01]}, sampler="tpe"))
     with pytest.raises(ConfigError, match="search.trials is required"):
         plan_search(tmp_path / "tpe")
-    lab.write(tmp_path / "metric", lab.tiny(space={"optim.lr": [0.1]}, metric="accuracy"))
-    with pytest.raises(ConfigError, match="search.metric 'accuracy'"):
+    lab.write(tmp_path / "metric", lab.tiny(space={"optim.lr": [0.1]}, monitor="accuracy"))
+    with pytest.raises(ConfigError, match="search.monitor 'accuracy'"):
         plan_search(tmp_path / "metric")
     legacy = {"arch": "mlp", "num_epochs": 1, "learning_rate": 0.01,
               "hyper_search": {"learning_rate": [0.001, 0.01], "batch_size": [16, 32]}}

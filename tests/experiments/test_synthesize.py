@@ -65,8 +65,8 @@ def test_results_are_sorted_by_the_best_epoch_and_written_as_md_and_csv(parent):
 
 
 def test_sorting_by_a_loss_minimizes(parent, tmp_path):
-    table = synthesize(parent, metric="valid.loss", write=False)
-    assert table.direction == "minimize" and table.rows[0]["run"] == "lr=0.01"
+    table = synthesize(parent, monitor="valid.loss", write=False)
+    assert table.mode == "min" and table.rows[0]["run"] == "lr=0.01"
     assert table.rows[0]["best valid.loss"] == pytest.approx(1.2 - 0.9)
     assert not (parent / "results.md").exists()
     (tmp_path / "empty").mkdir()

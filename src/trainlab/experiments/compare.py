@@ -21,8 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from ..config import (apply_overrides, config_to_dict, find_params_file, is_legacy, parse_config, read_params,
-                      translate_legacy)
+from ..config import (
+    apply_overrides,
+    config_to_dict,
+    find_params_file,
+    is_legacy,
+    parse_config,
+    read_params,
+    translate_legacy,
+)
 from ..engine.history import History
 from ..errors import ConfigError, TrainingError
 from ..files import atomic_write_text

@@ -15,6 +15,6 @@ class SearchConfig(Section):
     sampler: Literal["grid", "random", "tpe"] = Field("grid", description="grid: every combination; random and "
                                                       "tpe need trials")
     trials: int | None = Field(None, gt=0, description="how many trials (grid: the first N combinations)")
-    metric: str = Field("valid.accuracy", description="the validation metric a trial is judged by (its best epoch)")
-    direction: Literal["minimize", "maximize"] = Field("maximize", description="which way the metric is better")
+    monitor: str = Field("valid.accuracy", description="the validation metric a trial is judged by (its best epoch)")
+    mode: Literal["min", "max"] = Field("max", description="min if lower values of monitor are better, max if higher")
     pruner: Literal["none", "median", "hyperband"] = Field("none", description="stop unpromising trials early")

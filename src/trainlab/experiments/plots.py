@@ -58,12 +58,12 @@ def plot_runs(runs: list[RunRecord], path: Path) -> Path:
     return Path(path)
 
 
-def per_class_table(runs: list[RunRecord], metric: str = "valid.accuracy",
-                    direction: str = "maximize") -> tuple[list[str], list[str], list[list[float]]]:
+def per_class_table(runs: list[RunRecord], monitor: str = "valid.accuracy",
+                    mode: str = "max") -> tuple[list[str], list[str], list[list[float]]]:
     """(run names, class names, runs × classes validation accuracy at each run's best epoch)."""
     names, table, classes = [], [], []
     for run in runs:
-        best = run.best(metric, direction) or (run.history.rows[-1] if len(run.history) else None)
+        best = run.best(monitor, mode) or (run.history.rows[-1] if len(run.history) else None)
         if best is None or "valid.per_class.accuracy" not in best:
             rows = run.history.per_class("valid.per_class.accuracy")
             if not rows:
@@ -77,10 +77,10 @@ def per_class_table(runs: list[RunRecord], metric: str = "valid.accuracy",
     return names, classes, table
 
 
-def plot_per_class(runs: list[RunRecord], path: Path, metric: str = "valid.accuracy",
-                   direction: str = "maximize") -> Path | None:
+def plot_per_class(runs: list[RunRecord], path: Path, monitor: str = "valid.accuracy",
+                   mode: str = "max") -> Path | None:
     """A heat map of per-class validation accuracy (rows: runs, columns: classes); None without data."""
-    names, classes, table = per_class_table(runs, metric, direction)
+    names, classes, table = per_class_table(runs, monitor, mode)
     widths = {len(row) for row in table}
     if not table or len(widths) != 1:
         return None
@@ -95,7 +95,7 @@ def plot_per_class(runs: list[RunRecord], path: Path, metric: str = "valid.accur
         for i, row in enumerate(table):
             for j, v in enumerate(row):
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6.5)
-    ax.set_title(f"valid accuracy per class (at each run's best {metric})", fontsize=9)
+    ax.set_title(f"valid accuracy per class (at each run's best {monitor})", fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.04)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -143,7 +143,7 @@ def plot_comparison_per_class(result, path: Path) -> Path:
     return Path(path)
 
 
-def plot_folder(folder: Path, *, metric: str = "valid.accuracy", direction: str = "maximize") -> list[Path]:
+def plot_folder(folder: Path, *, monitor: str = "valid.accuracy", mode: str = "max") -> list[Path]:
     """``trainlab plot DIR``: a run gets ``training_history.png`` (and ``focus_history.png`` when it used
     Adaptive Focus Learning); a parent of runs gets
     ``history_plots.png`` and ``per_class_accuracy.png`` (runs sorted best first by ``metric``)."""
@@ -161,7 +161,7 @@ def plot_folder(folder: Path, *, metric: str = "valid.accuracy", direction: str 
     runs = load_runs(folder)
     if not runs:
         raise ConfigError(f"no runs under {str(folder)!r} (no history.json found); train first.")
-    runs.sort(key=lambda r: sort_key((r.best(metric, direction) or {}).get(metric), direction))
+    runs.sort(key=lambda r: sort_key((r.best(monitor, mode) or {}).get(monitor), mode))
     out = [plot_runs(runs, folder / "history_plots.png")]
-    heat = plot_per_class(runs, folder / "per_class_accuracy.png", metric, direction)
+    heat = plot_per_class(runs, folder / "per_class_accuracy.png", monitor, mode)
     return out + ([heat] if heat else [])

@@ -82,10 +82,10 @@ class RunRecord:
     extra: dict[str, Any] = field(default_factory=dict)
     splits: dict[str, str] = field(default_factory=dict)  # each split's fingerprint, from params.resolved.json
 
-    def best(self, metric: str, direction: str) -> dict[str, Any] | None:
+    def best(self, metric: str, mode: str) -> dict[str, Any] | None:
         """The history row where ``metric`` is best (None when it was never recorded)."""
         try:
-            return self.history.best(metric, "min" if direction == "minimize" else "max")
+            return self.history.best(metric, "min" if mode == "min" else "max")
         except TrainlabError:
             return None
 
@@ -151,13 +151,13 @@ def varying_keys(runs: list[RunRecord], ignore: tuple[str, ...] = ("search.",)) 
     return sorted(out, key=lambda k: sections.index(k.split(".")[0]) if k.split(".")[0] in sections else len(sections))
 
 
-def sort_key(value: float | None, direction: str) -> float:
+def sort_key(value: float | None, mode: str) -> float:
     """Sort best first, missing values last."""
     if value is None or math.isnan(value):
         return math.inf
-    return value if direction == "minimize" else -value
+    return value if mode == "min" else -value
 
 
-def direction_for(metric: str) -> str:
+def mode_for(metric: str) -> str:
     """Loss-like metrics are minimized, everything else maximized."""
-    return "minimize" if metric.split(".")[-1] in ("loss", "error", "cer", "wer") else "maximize"
+    return "min" if metric.split(".")[-1] in ("loss", "error", "cer", "wer") else "max"

@@ -31,13 +31,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import (Config, apply_overrides, config_to_dict, diff_configs, find_params_file, is_legacy,
-                      parse_config, read_params, translate_legacy)
+from ..config import (
+    Config,
+    apply_overrides,
+    config_to_dict,
+    diff_configs,
+    find_params_file,
+    is_legacy,
+    parse_config,
+    read_params,
+    translate_legacy,
+)
 from ..errors import ConfigError
 from ..threads import WORKERS_ENV, environment
 from .space import SearchSpace
-from .storage import (StorageSpec, choose_storage, is_stale, search_lock, share_lock, study_lock, this_process,
-                      worker_lock)
+from .storage import (
+    StorageSpec,
+    choose_storage,
+    is_stale,
+    search_lock,
+    share_lock,
+    study_lock,
+    this_process,
+    worker_lock,
+)
 from .trial import SearchContext, TrialResult, run_trial
 
 log = logging.getLogger("trainlab")
@@ -72,11 +89,11 @@ class SearchSummary:
     def counts(self) -> dict[str, int]:
         return dict(Counter(t["state"] for t in self.trials))
 
-    def best(self, direction: str) -> dict[str, Any] | None:
+    def best(self, mode: str) -> dict[str, Any] | None:
         done = [t for t in self.trials if t["state"] == "complete" and t["value"] is not None]
         if not done:
             return None
-        return (min if direction == "minimize" else max)(done, key=lambda t: t["value"])
+        return (min if mode == "min" else max)(done, key=lambda t: t["value"])
 
 
 def plan_search(parent: Path, overrides: list[str] = ()) -> SearchPlan:
@@ -92,10 +109,10 @@ def plan_search(parent: Path, overrides: list[str] = ()) -> SearchPlan:
     cfg = parse_config(raw, source=str(path))
     if cfg.search is None or not cfg.search.space:
         raise ConfigError(f"{path} has no search block with a space; add e.g. "
-                          '"search": {"space": {"optim.lr": [0.001, 0.01]}, "metric": "valid.accuracy"}.')
+                          '"search": {"space": {"optim.lr": [0.001, 0.01]}, "monitor": "valid.accuracy"}.')
     s = cfg.search
-    if not s.metric.startswith(SPLITS):
-        raise ConfigError(f"search.metric {s.metric!r} must name a recorded metric such as valid.accuracy, "
+    if not s.monitor.startswith(SPLITS):
+        raise ConfigError(f"search.monitor {s.monitor!r} must name a recorded metric such as valid.accuracy, "
                           "valid.loss or valid.f1 (train.* also works).")
     base = {k: v for k, v in raw.items() if k != "search"}
     space = SearchSpace.parse(s.space, sampler=s.sampler)
@@ -139,7 +156,7 @@ def make_pruner(name: str, epochs: int):
 
 def _fingerprint(plan: SearchPlan) -> dict[str, Any]:
     s = plan.search
-    return {"space": s.space, "sampler": s.sampler, "metric": s.metric, "direction": s.direction,
+    return {"space": s.space, "sampler": s.sampler, "monitor": s.monitor, "mode": s.mode,
             "base": config_to_dict(parse_config(plan.base))}
 
 
@@ -147,14 +164,15 @@ def open_study(plan: SearchPlan, spec: StorageSpec, study_name: str, storage=Non
     """Create the study, or load it and check that the search it holds is this one."""
     import optuna
 
-    study = optuna.create_study(study_name=study_name, storage=storage or spec.open(), direction=plan.search.direction,
+    study = optuna.create_study(study_name=study_name, storage=storage or spec.open(),
+                                direction="minimize" if plan.search.mode == "min" else "maximize",
                                 load_if_exists=True)
     mine = _fingerprint(plan)
     stored = study.user_attrs.get("search")
     if stored is None:
         study.set_user_attr("search", mine)
         return study
-    changed = [k for k in ("space", "sampler", "metric", "direction") if stored.get(k) != mine[k]]
+    changed = [k for k in ("space", "sampler", "monitor", "mode") if stored.get(k) != mine[k]]
     changed += diff_configs(stored.get("base", {}), mine["base"])
     changed = [k for k in changed if not k.startswith("logging.")]
     if changed:
@@ -244,7 +262,7 @@ def work(args: WorkerArgs, plan: SearchPlan | None = None, storage=None) -> list
     study = optuna.load_study(study_name=args.study_name, storage=store,
                               sampler=make_sampler(s.sampler, plan.space, args.seed),
                               pruner=make_pruner(s.pruner, plan.cfg.train.epochs))
-    ctx = SearchContext(plan.parent, plan.base, plan.space, s.sampler, s.metric, s.direction,
+    ctx = SearchContext(plan.parent, plan.base, plan.space, s.sampler, s.monitor, s.mode,
                         remote=args.spec.remote, test=args.test)
     distributions = plan.space.distributions()
     results = []
@@ -348,7 +366,7 @@ def run_search(parent: Path, *, workers: int = 1, storage: str | None = None, st
         if lock is not None:
             share_lock(lock)
         log.info("search %s: %s sampler, %d trials, %s, %d worker(s), study in %s", plan.parent, plan.search.sampler,
-                 plan.quota, plan.search.metric, workers, spec.describe())
+                 plan.quota, plan.search.monitor, workers, spec.describe())
         seed, n_before = plan.cfg.train.seed, len(study.get_trials(deepcopy=False))
         args = [WorkerArgs(str(plan.parent), tuple(overrides), spec, name,
                            # random/TPE: distinct streams per worker and per resumption; grid: one shared order
@@ -375,5 +393,5 @@ def run_search(parent: Path, *, workers: int = 1, storage: str | None = None, st
             synthesize(plan.parent)
         outputs = [plan.parent / "results.md", plan.parent / "results.csv"]
         if plot:
-            outputs += plot_folder(plan.parent, metric=plan.search.metric, direction=plan.search.direction)
+            outputs += plot_folder(plan.parent, monitor=plan.search.monitor, mode=plan.search.mode)
     return SearchSummary(plan.parent, spec.describe(), plan.quota, trials, ran, outputs)

@@ -45,7 +45,7 @@ class PruningReporter(Callback):
         self.reported: list[tuple[int, float]] = []
 
     def on_setup(self, learner) -> None:
-        check_monitor(learner, self.metric, "search.metric")
+        check_monitor(learner, self.metric, "search.monitor")
 
     def on_validation_end(self, learner) -> None:
         value = monitored(learner.logs, self.metric)
@@ -94,7 +94,7 @@ class SearchContext:
     space: SearchSpace
     sampler: str
     metric: str
-    direction: str
+    mode: str
     remote: bool = False
     test: bool = False
 
@@ -152,7 +152,7 @@ def run_trial(study, trial, ctx: SearchContext) -> TrialResult:
             trial.set_user_attr("interrupted", True)
             study.tell(trial, state=TrialState.FAIL)
             return finish("interrupted", error="stopped by a signal; run the search again to finish it")
-        best = outcome.learner.history.best(ctx.metric, "min" if ctx.direction == "minimize" else "max")
+        best = outcome.learner.history.best(ctx.metric, "min" if ctx.mode == "min" else "max")
         value = float(best[ctx.metric])
         if ctx.test:
             evaluate_checkpoint(child / "checkpoints" / "best.pt", child, split="test")

@@ -23,13 +23,13 @@ def _search_arguments(s: argparse.ArgumentParser) -> None:
 
 def _synthesize_arguments(y: argparse.ArgumentParser) -> None:
     y.add_argument("parent", type=Path)
-    y.add_argument("--metric", help="sort by this metric (default: the search block's, else valid.accuracy)")
-    y.add_argument("--direction", choices=["minimize", "maximize"], help="default: minimize losses, maximize others")
+    y.add_argument("--monitor", help="sort by this metric (default: the search block's, else valid.accuracy)")
+    y.add_argument("--mode", choices=["min", "max"], help="min if lower is better (default for losses), else max")
 
 
 def _plot_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", type=Path)
-    p.add_argument("--metric", default="valid.accuracy", help="picks each run's best epoch for the heat map")
+    p.add_argument("--monitor", default="valid.accuracy", help="picks each run's best epoch for the heat map")
 
 
 def _compare_arguments(c: argparse.ArgumentParser) -> None:
@@ -76,9 +76,9 @@ def search_cmd(args: argparse.Namespace) -> int:
     from ..config import load_config
 
     search = load_config(args.parent, args.overrides).search
-    best = summary.best(search.direction)
+    best = summary.best(search.mode)
     if best:
-        print(f"best {search.metric} {best['value']:.4f}: {best['folder']}")
+        print(f"best {search.monitor} {best['value']:.4f}: {best['folder']}")
     for t in summary.trials:
         if t["state"] == "failed":
             print(f"failed: {t['folder']}: {t['error']}")
@@ -89,12 +89,12 @@ def search_cmd(args: argparse.Namespace) -> int:
 
 @verb("synthesize", help="results.md and results.csv: one row per run under PARENT", arguments=_synthesize_arguments,
       description="Scan PARENT recursively; one row per run with the settings that vary, best-valid and test "
-                  "metrics, epochs and time, sorted by --metric.",
-      examples=["trainlab synthesize experiments/digits-search --metric valid.loss"])
+                  "metrics, epochs and time, sorted by --monitor.",
+      examples=["trainlab synthesize experiments/digits-search --monitor valid.loss"])
 def synthesize_cmd(args: argparse.Namespace) -> int:
     from .synthesize import synthesize
 
-    table = synthesize(args.parent, metric=args.metric, direction=args.direction)
+    table = synthesize(args.parent, monitor=args.monitor, mode=args.mode)
     print(table.to_markdown())
     print(f"wrote {args.parent / 'results.md'} and {args.parent / 'results.csv'}")
     return 0
@@ -106,9 +106,9 @@ def synthesize_cmd(args: argparse.Namespace) -> int:
       examples=["trainlab plot experiments/digits-search"])
 def plot_cmd(args: argparse.Namespace) -> int:
     from .plots import plot_folder
-    from .records import direction_for
+    from .records import mode_for
 
-    for path in plot_folder(args.dir, metric=args.metric, direction=direction_for(args.metric)):
+    for path in plot_folder(args.dir, monitor=args.monitor, mode=mode_for(args.monitor)):
         print(f"wrote {path}")
     return 0
 
