@@ -18,7 +18,7 @@ from pathlib import Path
 
 from trainlab.config import load_config
 from trainlab.evolve import evolve
-from trainlab.stats import mean_sd, paired_test
+from trainlab.stats import mean_sd, paired_interval, paired_test
 
 
 def main() -> None:
@@ -71,9 +71,11 @@ def main() -> None:
         m, sd = mean_sd([100 * r[key] for r in rows])
         print(f"| {name} | {m:.2f} ± {sd:.2f} |")
     if len(rows) >= 2:
-        diff = [100 * (r["ensemble"] - r["baseline"]) for r in rows]
-        print(f"\nensemble - baseline: {mean_sd(diff)[0]:+.2f} pp; paired t-test p = "
-              f"{paired_test([r['ensemble'] for r in rows], [r['baseline'] for r in rows]):.3g}")
+        ens, base = [100 * r["ensemble"] for r in rows], [100 * r["baseline"] for r in rows]
+        mean, low, high = paired_interval(base, ens)
+        print(f"\nensemble - baseline: {mean:+.2f} pp, 95% t interval [{low:+.2f}, {high:+.2f}] over {len(rows)} "
+              f"paired seeds; paired t-test p = {paired_test(base, ens):.3g}, Wilcoxon p = "
+              f"{paired_test(base, ens, 'wilcoxon'):.3g}")
 
 
 if __name__ == "__main__":
