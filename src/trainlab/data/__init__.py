@@ -35,6 +35,7 @@ class DataBundle:
     mean: list[float]
     std: list[float]
     augmentation: str  # human-readable, saved in params.resolved.json
+    flip_keeps_label: bool = False  # the dataset says a horizontally mirrored image keeps its label
 
     @property
     def num_classes(self) -> int:
@@ -142,4 +143,4 @@ def data_from_config(cfg, *, seed: int, device: str | torch.device = "cpu", rank
     return DataBundle(train=loader(train, is_train=True), valid=loader(valid, is_train=False),
                       test=loader(raw.test, is_train=False), class_names=raw.class_names,
                       input_shape=tuple(sample.shape[1:]), mean=mean, std=std,
-                      augmentation=train_pipe.describe())
+                      augmentation=train_pipe.describe(), flip_keeps_label=raw.flip)
