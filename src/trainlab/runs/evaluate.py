@@ -82,7 +82,7 @@ def learner_for_checkpoint(path: Path, overrides: list[str] = (), exp_dir: Path 
     learner = Learner.from_config(cfg, exp_dir, default_callbacks_on=False)  # weights come from the checkpoint
     if load_weights:
         learner.load_state_dict({**state, "model": chosen}, weights_only=True, source=str(path))
-        learner.eval_notes["weights"] = name
+        learner.eval_notes = {"weights": name, **learner.eval_notes}
     return learner, state
 
 
