@@ -106,6 +106,17 @@ def test_a_replaced_model_restarts_the_average():
     assert learner.eval_model is ema.module and ema.module.state_dict().keys() == wider.state_dict().keys()
 
 
+def test_an_average_added_on_resume_starts_from_the_resumed_weights(tmp_path):
+    bn_learner([Checkpoint(tmp_path)]).fit(2)
+    ema = ModelEMA(decay=0.999, warmup_steps=0)  # no warm-up: a wrong start would linger for ~1,000 steps
+    learner = bn_learner([ema]).load(tmp_path / "checkpoints" / "last.pt")
+    trained = {k: v.clone() for k, v in learner.model.state_dict().items()}
+    learner.fit(3)
+    for key, value in ema.module.state_dict().items():
+        if value.is_floating_point():  # one epoch of 0.999-updates from the resumed weights stays close to them
+            assert torch.allclose(value, trained[key], atol=0.05), key
+
+
 def test_checkpoints_hold_the_average_and_evaluation_picks_it_or_the_raw_weights(tmp_path):
     learner = bn_learner([ModelEMA(decay=0.9), Checkpoint(tmp_path, monitor="valid.accuracy", mode="max")])
     learner.config = parse_config({"data": {"name": "synthetic", "batch_size": 32,

@@ -110,6 +110,10 @@ class ModelEMA(Callback):
         self._floats = ([a for a, _ in pairs if a.is_floating_point()], [w for a, w in pairs if a.is_floating_point()])
         self._others = [(a, w) for a, w in pairs if not a.is_floating_point()]
 
+    def on_fit_start(self, learner) -> None:
+        if self.updates == 0:  # weights loaded after setup (a resumed run that had no average yet) are the start
+            self.module.load_state_dict(learner.model.state_dict())
+
     def on_after_optimizer_step(self, learner) -> None:
         if learner.model is not self._source:  # replaced (morph): a new architecture, a new average
             log.info("the model was replaced at step %d; the weight average restarts from it", learner.loop.step)
