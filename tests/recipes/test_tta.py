@@ -1,5 +1,6 @@
 """Test-time augmentation: the views, a flip-symmetric model, the files that say so, where it is refused."""
 import json
+import warnings
 
 import pytest
 import torch
@@ -62,9 +63,11 @@ def test_tta_changes_an_asymmetric_models_outputs_and_returns_log_probabilities(
 
 
 def test_history_and_metrics_files_say_tta_was_used(tmp_path, tiny_params):
-    params = {**tiny_params, "data": {**tiny_params["data"], "tta": "flip"}}
+    params = {**tiny_params, "data": {**tiny_params["data"], "tta": "flip", "augment": "flip"}}
     exp = write_exp(tmp_path / "exp", params)
-    run_experiment(exp, parse_config(params))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # trained with flips: no warning
+        run_experiment(exp, parse_config(params))
     rows = json.loads((exp / "history.json").read_text())["rows"]
     assert all(r["tta"] == "flip" for r in rows)
     assert json.loads((exp / "metrics_val_best.json").read_text())["tta"] == "flip"
@@ -90,7 +93,9 @@ def test_the_cli_evaluates_with_tta_and_refuses_it_on_digits_in_one_line(tmp_pat
     exp = write_exp(tmp_path / "exp", tiny_params)
     run_experiment(exp, parse_config(tiny_params))
     assert main(["evaluate", str(exp), "--tta", "flip+shift"]) == 0
-    assert "evaluated with weights raw, tta flip+shift" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "evaluated with weights raw, tta flip+shift" in out
+    assert "trainlab: warning: " in err and "trained without flips" in err  # tiny_params do not augment
     assert json.loads((exp / "metrics_test.json").read_text())["tta"] == "flip+shift"
     digits = {**tiny_params, "data": {"name": "digits"}}
     exp = write_exp(tmp_path / "digits", digits)
