@@ -9,12 +9,14 @@ Three parts, each over ``--seeds`` (default 1 2 3), medians across seeds:
 * ``long``: both recipes given ``--long-epochs`` epochs (the recipe also takes its long-run settings,
   :data:`LONG`): the best test accuracy reached within ``--budget`` seconds (300) of training. A run stops
   at the first epoch that ends past the budget.
-* ``ablation``: the recipe (short) with each element that changes training removed in turn (:data:`ELEMENTS`);
-  the elements that change only evaluation (the weight EMA, test-time augmentation) are ablated inside the
+* ``ablation``: the recipe with each element that changes training removed in turn, and with the ones it
+  leaves out added (:data:`ELEMENTS`), at the ``short`` length (``--ablate-on long``: the long one); the
+  elements that change only evaluation (the weight EMA, test-time augmentation) are ablated inside the
   recipe's own runs, by evaluating them with and without (the same training, so the comparison is exact).
 
 Every finished run is written to ``--out`` (JSON) at once; a second call with the same file skips the runs
-already there with the same settings (so an interrupted benchmark resumes) and prints the tables again.
+already there with the same resolved params (so an interrupted benchmark resumes) and prints the tables again.
+Rows hold each epoch's training wall time and CPU time (``cpu_s``, all threads) beside the accuracies.
 
     TRAINLAB_DATA=path/to/data python benchmarks/fashion_mnist.py --out fm.json [--parts short long ablation]
         [--seeds 1 2 3] [--target 0.93] [--budget 300] [--long-epochs 18] [--set key=value ...]
@@ -45,10 +47,13 @@ from trainlab.engine.checkpoint import atomic_write_text
 HERE = Path(__file__).resolve().parent.parent
 RECIPES = {"baseline": HERE / "experiments" / "fashion-mnist-cnn", "recipe": HERE / "experiments" / "fashion-mnist-recipe"}
 # what the recipe changes for a long run (the baseline only gets more epochs)
-LONG = ["data.augment=light"]
-# recipe elements that change training: the overrides that take each out again (the baseline's values)
+LONG: list[str] = []
+# recipe elements that change training: the overrides that take each out again (the baseline's values), and
+# elements the recipe leaves out, added ("with ...")
 ELEMENTS = {
-    "label smoothing": ["train.label_smoothing=0"],
+    "without label smoothing": ["train.label_smoothing=0"],
+    "without flip augmentation (nor the TTA that needs it)": ["data.augment=none", "data.tta=none"],
+    "with mixup/cutmix": ["data.mix={mixup_alpha: 0.2, cutmix_alpha: 1.0}"],
 }
 QUIET = ["logging.tensorboard=false", "logging.plot=false", "logging.progress=none", "train.count_flops=false"]
 
@@ -62,14 +67,17 @@ class TestEveryEpoch(Callback):
     def __init__(self, budget: float | None = None) -> None:
         self.rows: list[dict[str, Any]] = []
         self.budget, self.eval_time, self.start = budget, 0.0, 0.0
+        self.cpu_start, self.eval_cpu = 0.0, 0.0
 
     def on_fit_start(self, learner) -> None:
-        self.start = time.perf_counter()
+        self.start, self.cpu_start = time.perf_counter(), time.process_time()
 
     def on_epoch_recorded(self, learner) -> None:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         train_time = t0 - self.start - self.eval_time  # earlier test evaluations do not count
-        row = {"epoch": learner.loop.epoch, "train_s": train_time, "acc": learner.evaluate("test")["accuracy"]}
+        # CPU seconds of all threads: a cost that a busy machine inflates far less than wall time
+        row = {"epoch": learner.loop.epoch, "train_s": train_time, "cpu_s": c0 - self.cpu_start - self.eval_cpu,
+               "acc": learner.evaluate("test")["accuracy"]}
         model, wrap = learner.eval_model, learner.eval_wrap
         if wrap is not None:
             learner.eval_wrap = None
@@ -83,6 +91,7 @@ class TestEveryEpoch(Callback):
         learner.eval_model, learner.eval_wrap = model, wrap
         self.rows.append(row)
         self.eval_time += time.perf_counter() - t0
+        self.eval_cpu += time.process_time() - c0
         if self.budget is not None and train_time >= self.budget:
             learner.should_stop = True
             learner.stop_reason = f"training time {train_time:.0f} s passed the {self.budget:.0f} s budget"
@@ -125,16 +134,18 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str, list[str], float | No
     runs = []
     for seed in args.seeds:
         seed_set = [f"train.seed={seed}", *args.overrides]
-        if "short" in args.parts or "ablation" in args.parts:
+        long = [*LONG, f"train.epochs={args.long_epochs}"]
+        if "short" in args.parts or ("ablation" in args.parts and args.ablate_on == "short"):
             for recipe in (("baseline", "recipe") if "short" in args.parts else ("recipe",)):
                 runs.append((f"short/{recipe}/seed{seed}", recipe, seed_set, None))
+        if "long" in args.parts or ("ablation" in args.parts and args.ablate_on == "long"):
+            runs.append((f"long/baseline/seed{seed}", "baseline", [long[-1], *seed_set], args.budget))
+            runs.append((f"long/recipe/seed{seed}", "recipe", [*long, *seed_set], args.budget))
         if "ablation" in args.parts:
-            for name, removed in ELEMENTS.items():
-                runs.append((f"ablation/without {name}/seed{seed}", "recipe", [*removed, *seed_set], None))
-        if "long" in args.parts:
-            long = [f"train.epochs={args.long_epochs}", *seed_set]
-            runs.append((f"long/baseline/seed{seed}", "baseline", long, args.budget))
-            runs.append((f"long/recipe/seed{seed}", "recipe", [*LONG, *long], args.budget))
+            length = (long, args.budget) if args.ablate_on == "long" else ([], None)
+            for name, change in ELEMENTS.items():
+                runs.append((f"ablation/{args.ablate_on}/{name}/seed{seed}", "recipe",
+                             [*length[0], *change, *seed_set], length[1]))
     return runs
 
 
@@ -156,8 +167,8 @@ def summarize(results: dict[str, Any], args: argparse.Namespace) -> dict[str, An
         if long:
             out[f"long/{recipe}"] = {"best_acc_within_budget": median([best_within(r["rows"], args.budget)
                                                                          for r in long]), "seeds": len(long)}
-    recipe_runs = group("short/recipe")
-    if recipe_runs:  # ablation: evaluation-only elements from the recipe's own runs, the others trained apart
+    recipe_runs = group(f"{args.ablate_on}/recipe")
+    if recipe_runs and "ablation" in args.parts:  # evaluation-only elements from the recipe's own runs
         rows = {"recipe (all elements)": [r["rows"] for r in recipe_runs]}
         if "acc_no_tta" in recipe_runs[0]["rows"][-1]:
             rows["without test-time augmentation"] = [[{**x, "acc": x["acc_no_tta"]} for x in r["rows"]]
@@ -166,11 +177,13 @@ def summarize(results: dict[str, Any], args: argparse.Namespace) -> dict[str, An
             key = "acc_raw" if "acc_raw" in recipe_runs[0]["rows"][-1] else "acc_raw_no_tta"
             rows["without weight EMA"] = [[{**x, "acc": x[key]} for x in r["rows"]] for r in recipe_runs]
         for name in ELEMENTS:
-            trained = group(f"ablation/without {name}")
+            trained = group(f"ablation/{args.ablate_on}/{name}")
             if trained:
-                rows[f"without {name}"] = [r["rows"] for r in trained]
+                rows[name] = [r["rows"] for r in trained]
         out["ablation"] = {name: {"time_to_target_s": median([time_to(r, args.target) for r in rs]),
-                                  "final_acc": median([r[-1]["acc"] for r in rs]), "seeds": len(rs)}
+                                  "final_acc": median([r[-1]["acc"] for r in rs]),
+                                  "best_acc_within_budget": median([best_within(r, args.budget) for r in rs]),
+                                  "seeds": len(rs)}
                            for name, rs in rows.items()}
     return out
 
@@ -188,9 +201,11 @@ def print_tables(summary: dict[str, Any], args: argparse.Namespace) -> None:
             print(f"long  {recipe:9s}: best test accuracy within {args.budget:.0f} s "
                   f"{fmt(s['best_acc_within_budget'], '{:.4f}')}")
     if "ablation" in summary:
-        print(f"{'ablation (short recipe)':36s} {'time to target':>15s} {'final acc':>10s}")
+        print(f"{f'ablation ({args.ablate_on} recipe)':56s} {'time to target':>15s} {'final acc':>10s} "
+              f"{'best in budget':>15s}")
         for name, s in summary["ablation"].items():
-            print(f"{name:36s} {fmt(s['time_to_target_s'], '{:.1f} s'):>15s} {fmt(s['final_acc'], '{:.4f}'):>10s}")
+            print(f"{name:56s} {fmt(s['time_to_target_s'], '{:.1f} s'):>15s} {fmt(s['final_acc'], '{:.4f}'):>10s} "
+                  f"{fmt(s['best_acc_within_budget'], '{:.4f}'):>15s}")
 
 
 def machine() -> dict[str, Any]:
@@ -211,6 +226,7 @@ def main() -> None:
     p.add_argument("--target", type=float, default=0.93)
     p.add_argument("--budget", type=float, default=300.0, help="seconds of training for the long part")
     p.add_argument("--long-epochs", type=int, default=18)
+    p.add_argument("--ablate-on", choices=["short", "long"], default="short")
     p.add_argument("--set", dest="overrides", action="append", default=[], help="key=value for every run")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -220,7 +236,8 @@ def main() -> None:
     results.update(machine=machine(), args={k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()})
     todo = plan(args)
     for i, (key, recipe, overrides, budget) in enumerate(todo, 1):
-        settings = hashlib.sha1(json.dumps([recipe, overrides, budget]).encode()).hexdigest()[:12]
+        resolved = config_to_dict(load_config(RECIPES[recipe], [*overrides, *QUIET]))  # params file edits count too
+        settings = hashlib.sha1(json.dumps([resolved, budget], sort_keys=True).encode()).hexdigest()[:12]
         if results["runs"].get(key, {}).get("settings") == settings:
             continue
         start = time.perf_counter()
