@@ -6,9 +6,10 @@ Three parts, each over ``--seeds`` (default 1 2 3), medians across seeds:
   ``experiments/fashion-mnist-recipe``), the test split evaluated after every epoch (not counted as
   training time): the training time at which test accuracy first reaches ``--target`` (93%), and the final
   accuracy.
-* ``long``: both recipes given ``--long-epochs`` epochs (the recipe also takes its long-run settings,
-  :data:`LONG`): the best test accuracy reached within ``--budget`` seconds (300) of training. A run stops
-  at the first epoch that ends past the budget.
+* ``long``: both recipes given as many epochs as fit in ``--budget`` seconds (300) at the epoch time their
+  short runs measured (``--long-epochs N`` fixes it; the recipe also takes its long-run settings,
+  :data:`LONG`), so each one-cycle schedule ends inside the budget: the best test accuracy reached within
+  the budget. A run stops at the first epoch that ends past it.
 * ``ablation``: the recipe with each element that changes training removed in turn, and with the ones it
   leaves out added (:data:`ELEMENTS`), at the ``short`` length (``--ablate-on long``: the long one); the
   elements that change only evaluation (the weight EMA, test-time augmentation) are ablated inside the
@@ -19,9 +20,9 @@ already there with the same resolved params (so an interrupted benchmark resumes
 Rows hold each epoch's training wall time and CPU time (``cpu_s``, all threads) beside the accuracies.
 
     TRAINLAB_DATA=path/to/data python benchmarks/fashion_mnist.py --out fm.json [--parts short long ablation]
-        [--seeds 1 2 3] [--target 0.93] [--budget 300] [--long-epochs 18] [--set key=value ...]
+        [--seeds 1 2 3] [--target 0.93] [--budget 300] [--long-epochs auto] [--set key=value ...]
 
-Run it alone on the machine (nothing else busy): it measures wall time. ``--set`` applies to every run
+About 75 minutes on a quiet 2-core machine. Run it alone (nothing else busy): it measures wall time. ``--set`` applies to every run
 (e.g. ``--set data.max_train_samples=2000 --set train.epochs=1`` for a smoke test).
 """
 from __future__ import annotations
@@ -129,23 +130,43 @@ def fmt(value: float | None, pattern: str) -> str:
     return "—" if value is None else pattern.format(value)
 
 
-def plan(args: argparse.Namespace) -> list[tuple[str, str, list[str], float | None]]:
-    """(key, recipe, overrides, budget) of every run the chosen parts need."""
+def long_epochs(results: dict[str, Any], args: argparse.Namespace, recipe: str) -> int:
+    """``--long-epochs``, or as many epochs as fit in the budget at the median epoch time of the recipe's short
+    runs (a little under, so the schedule ends inside it)."""
+    if args.long_epochs != "auto":
+        return int(args.long_epochs)
+    runs = [results["runs"].get(f"short/{recipe}/seed{s}") for s in args.seeds]
+    per_epoch = [r["rows"][-1]["train_s"] / len(r["rows"]) for r in runs if r]
+    if not per_epoch:
+        raise SystemExit(f"--long-epochs auto needs the short {recipe} runs first: add --parts short, or pass "
+                         "--long-epochs N")
+    return max(1, int(0.97 * args.budget / statistics.median(per_epoch)))
+
+
+def plan(args: argparse.Namespace, results: dict[str, Any], phase: str) -> list[tuple[str, str, list[str], float | None]]:
+    """(key, recipe, overrides, budget) of the runs of ``phase``: "short" (the short runs the parts need, also
+    to size the long ones), then "other" (long runs and a long ablation, sized by the short runs)."""
+    needs_long = "long" in args.parts or ("ablation" in args.parts and args.ablate_on == "long")
+    ablate = "ablation" in args.parts
     runs = []
     for seed in args.seeds:
         seed_set = [f"train.seed={seed}", *args.overrides]
-        long = [*LONG, f"train.epochs={args.long_epochs}"]
-        if "short" in args.parts or ("ablation" in args.parts and args.ablate_on == "short"):
-            for recipe in (("baseline", "recipe") if "short" in args.parts else ("recipe",)):
-                runs.append((f"short/{recipe}/seed{seed}", recipe, seed_set, None))
-        if "long" in args.parts or ("ablation" in args.parts and args.ablate_on == "long"):
-            runs.append((f"long/baseline/seed{seed}", "baseline", [long[-1], *seed_set], args.budget))
+        if phase == "short":
+            recipes = {"baseline", "recipe"} if "short" in args.parts or (needs_long and args.long_epochs == "auto") \
+                else {"recipe"} if ablate and args.ablate_on == "short" else set()
+            runs += [(f"short/{r}/seed{seed}", r, seed_set, None) for r in sorted(recipes)]
+            if ablate and args.ablate_on == "short":
+                runs += [(f"ablation/short/{name}/seed{seed}", "recipe", [*change, *seed_set], None)
+                         for name, change in ELEMENTS.items()]
+        elif needs_long:
+            epochs = {r: long_epochs(results, args, r) for r in ("baseline", "recipe")}
+            long = [*LONG, f"train.epochs={epochs['recipe']}"]
+            runs.append((f"long/baseline/seed{seed}", "baseline", [f"train.epochs={epochs['baseline']}", *seed_set],
+                         args.budget))
             runs.append((f"long/recipe/seed{seed}", "recipe", [*long, *seed_set], args.budget))
-        if "ablation" in args.parts:
-            length = (long, args.budget) if args.ablate_on == "long" else ([], None)
-            for name, change in ELEMENTS.items():
-                runs.append((f"ablation/{args.ablate_on}/{name}/seed{seed}", "recipe",
-                             [*length[0], *change, *seed_set], length[1]))
+            if ablate and args.ablate_on == "long":
+                runs += [(f"ablation/long/{name}/seed{seed}", "recipe", [*long, *change, *seed_set], args.budget)
+                         for name, change in ELEMENTS.items()]
     return runs
 
 
@@ -166,7 +187,8 @@ def summarize(results: dict[str, Any], args: argparse.Namespace) -> dict[str, An
         long = group(f"long/{recipe}")
         if long:
             out[f"long/{recipe}"] = {"best_acc_within_budget": median([best_within(r["rows"], args.budget)
-                                                                         for r in long]), "seeds": len(long)}
+                                                                         for r in long]), "seeds": len(long),
+                                     "epochs": long[0]["epochs"]}
     recipe_runs = group(f"{args.ablate_on}/recipe")
     if recipe_runs and "ablation" in args.parts:  # evaluation-only elements from the recipe's own runs
         rows = {"recipe (all elements)": [r["rows"] for r in recipe_runs]}
@@ -198,7 +220,7 @@ def print_tables(summary: dict[str, Any], args: argparse.Namespace) -> None:
     for recipe in ("baseline", "recipe"):
         s = summary.get(f"long/{recipe}")
         if s:
-            print(f"long  {recipe:9s}: best test accuracy within {args.budget:.0f} s "
+            print(f"long  {recipe:9s} ({s['epochs']} epochs): best test accuracy within {args.budget:.0f} s "
                   f"{fmt(s['best_acc_within_budget'], '{:.4f}')}")
     if "ablation" in summary:
         print(f"{f'ablation ({args.ablate_on} recipe)':56s} {'time to target':>15s} {'final acc':>10s} "
@@ -225,7 +247,8 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     p.add_argument("--target", type=float, default=0.93)
     p.add_argument("--budget", type=float, default=300.0, help="seconds of training for the long part")
-    p.add_argument("--long-epochs", type=int, default=18)
+    p.add_argument("--long-epochs", default="auto", help="epochs of the long runs (default: as many as fit in "
+                                                           "--budget at the short runs' epoch time)")
     p.add_argument("--ablate-on", choices=["short", "long"], default="short")
     p.add_argument("--set", dest="overrides", action="append", default=[], help="key=value for every run")
     args = p.parse_args()
@@ -234,23 +257,30 @@ def main() -> None:
         raise SystemExit("set TRAINLAB_DATA (e.g. ../shared/data) or --set data.root=PATH")
     results = json.loads(args.out.read_text()) if args.out.exists() else {"runs": {}}
     results.update(machine=machine(), args={k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()})
-    todo = plan(args)
-    for i, (key, recipe, overrides, budget) in enumerate(todo, 1):
-        resolved = config_to_dict(load_config(RECIPES[recipe], [*overrides, *QUIET]))  # params file edits count too
-        settings = hashlib.sha1(json.dumps([resolved, budget], sort_keys=True).encode()).hexdigest()[:12]
-        if results["runs"].get(key, {}).get("settings") == settings:
-            continue
-        start = time.perf_counter()
-        run = train_once(RECIPES[recipe], overrides, budget)
-        run.update(settings=settings, date=time.strftime("%Y-%m-%d %H:%M"), wall_s=time.perf_counter() - start)
-        results["runs"][key] = run
-        atomic_write_text(args.out, json.dumps(results, indent=1))
-        last = run["rows"][-1]
-        print(f"[{i}/{len(todo)}] {key}: {len(run['rows'])} epochs, {last['train_s']:.1f} s of training, "
-              f"test accuracy {last['acc']:.4f}", flush=True)
+    for phase in ("short", "other"):  # the long runs are sized by the short runs' epoch times
+        todo = plan(args, results, phase)
+        for i, (key, recipe, overrides, budget) in enumerate(todo, 1):
+            run_one(results, args.out, key, recipe, overrides, budget, f"{phase} {i}/{len(todo)}")
     results["summary"] = summarize(results, args)
     atomic_write_text(args.out, json.dumps(results, indent=1))
     print_tables(results["summary"], args)
+
+
+def run_one(results: dict[str, Any], out: Path, key: str, recipe: str, overrides: list[str], budget: float | None,
+            counter: str) -> None:
+    """Train one run unless ``results`` holds it with the same resolved params; then save the results file."""
+    resolved = config_to_dict(load_config(RECIPES[recipe], [*overrides, *QUIET]))  # params file edits count too
+    settings = hashlib.sha1(json.dumps([resolved, budget], sort_keys=True).encode()).hexdigest()[:12]
+    if results["runs"].get(key, {}).get("settings") == settings:
+        return
+    start = time.perf_counter()
+    run = train_once(RECIPES[recipe], overrides, budget)
+    run.update(settings=settings, date=time.strftime("%Y-%m-%d %H:%M"), wall_s=time.perf_counter() - start)
+    results["runs"][key] = run
+    atomic_write_text(out, json.dumps(results, indent=1))
+    last = run["rows"][-1]
+    print(f"[{counter}] {key}: {len(run['rows'])} epochs, {last['train_s']:.1f} s of training, "
+          f"test accuracy {last['acc']:.4f}", flush=True)
 
 
 if __name__ == "__main__":
