@@ -15,6 +15,9 @@ With ``--step-only`` it times just the training steps instead: the hand loop's b
 ``Learner.train_step`` (metrics on the device, NaN flag, hooks) on the same batches, interleaved, no
 epochs, validation or files; this isolates the per-step cost from the fixed per-epoch cost.
 
+With ``--ema`` (implies ``--step-only``) it adds (e) ``Learner.train_step`` with the weight EMA
+(:class:`trainlab.recipes.ModelEMA`, updated after every optimizer step) and prints (e)/(b): its per-step cost.
+
 With ``--profile`` it runs the Learner alone under cProfile and splits its per-epoch time (validation,
 metrics, checkpoint serialization, atomic writes and their fsyncs, history files).
 
@@ -22,7 +25,7 @@ Every loop runs with the same OpenMP settings, those of the environment (libgomp
 ``OMP_WAIT_POLICY`` and the like are set): run it alone, since on a machine where anything else runs,
 spinning OpenMP threads make every loop several times slower and the ratios meaningless (docs/threads.md).
 
-    python benchmarks/overhead.py [--repeats 5] [--steps 60] [--epochs 2] [--threads 2] [--step-only | --diagnostics] [--profile]
+    python benchmarks/overhead.py [--repeats 5] [--steps 60] [--epochs 2] [--threads 2] [--step-only | --diagnostics | --ema] [--profile]
 """
 from __future__ import annotations
 
@@ -164,17 +167,40 @@ def hand_steps(train, width: int) -> float:
     return time.perf_counter() - start
 
 
-def learner_steps(train, width: int) -> float:
+def learner_steps(train, width: int, *, ema: bool = False) -> float:
     model = new_model(width).train()
     data = DataBundle(train=FixedBatches(train), valid=FixedBatches(train[:1]), test=None,
                       class_names=[str(i) for i in range(10)], input_shape=(1, 28, 28), mean=[0.0], std=[1.0],
                       augmentation="none")
-    learner = Learner(model, data, optimizer=torch.optim.Adam(model.parameters(), 1e-3))
+    callbacks = []
+    if ema:
+        from trainlab.recipes import ModelEMA
+
+        callbacks.append(ModelEMA(decay=0.999))
+    learner = Learner(model, data, optimizer=torch.optim.Adam(model.parameters(), 1e-3), callbacks=callbacks)
     learner.train_metrics, learner.batches_per_epoch = learner.task.metrics(), len(train)  # what fit() sets up
     start = time.perf_counter()
     for x, y in train:
         learner.train_step(x, y)
     return time.perf_counter() - start
+
+
+def ema_update_time(width: int, batch_size: int, updates: int = 500) -> float:
+    """Seconds per weight-EMA update of cnn_small(width), timed over ``updates`` updates after a warm-up."""
+    from trainlab.recipes import ModelEMA
+
+    learner = Learner(new_model(width), DataBundle(train=FixedBatches(make_batches(1, batch_size)),
+                                                   valid=FixedBatches(make_batches(1, batch_size)), test=None,
+                                                   class_names=[str(i) for i in range(10)], input_shape=(1, 28, 28),
+                                                   mean=[0.0], std=[1.0], augmentation="none"),
+                      optimizer=torch.optim.SGD(new_model(width).parameters(), 0.1), callbacks=[ModelEMA()])
+    ema = learner.callbacks.find(ModelEMA)
+    for _ in range(20):
+        ema.on_after_optimizer_step(learner)
+    start = time.perf_counter()
+    for _ in range(updates):
+        ema.on_after_optimizer_step(learner)
+    return (time.perf_counter() - start) / updates
 
 
 def lightning_loop(train, valid, epochs: int, width: int) -> float | None:
@@ -222,8 +248,10 @@ def main() -> None:
     p.add_argument("--step-only", action="store_true", help="time train_step against the hand loop's body only")
     p.add_argument("--diagnostics", action="store_true",
                    help="also time the Learner with logging.diagnostics (both Learners with TensorBoard)")
+    p.add_argument("--ema", action="store_true", help="also time train_step with the weight EMA (implies --step-only)")
     p.add_argument("--profile", action="store_true", help="where the Learner's per-epoch time goes (cProfile)")
     args = p.parse_args()
+    args.step_only = args.step_only or args.ema
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
     for name in ("lightning", "lightning.pytorch", "trainlab"):
@@ -239,6 +267,8 @@ def main() -> None:
     if args.step_only:
         runners = {"hand loop": lambda t, v, e, w: hand_steps(t * e, w),  # the same steps*epochs batches
                    "trainlab Learner": lambda t, v, e, w: learner_steps(t * e, w)}
+    if args.ema:
+        runners["+ weight EMA"] = lambda t, v, e, w: learner_steps(t * e, w, ema=True)
     times: dict[str, list[float]] = {k: [] for k in runners}
     for rep in range(args.repeats + 1):  # round 0 warms up and is dropped
         for name, run in runners.items():
@@ -264,6 +294,14 @@ def main() -> None:
     if not args.step_only:  # with --steps 1 this is the fixed cost of an epoch (validation, metrics, files)
         extra = statistics.median(t - h for t, h in zip(times["trainlab Learner"], times["hand loop"]))
         print(f"Learner - hand loop per epoch: {1000 * extra / args.epochs:.1f} ms (median of paired differences)")
+    if args.ema:
+        update = ema_update_time(args.width, args.batch_size)
+        print(f"one EMA update alone: {1000 * update:.3f} ms = {100 * update * steps / base:.2f}% of a hand-loop step "
+              "(timed directly, so it holds on a busy machine too)")
+        cost = statistics.median(e / b for e, b in zip(times["+ weight EMA"], times["trainlab Learner"]))
+        extra = statistics.median(e - b for e, b in zip(times["+ weight EMA"], times["trainlab Learner"]))
+        print(f"weight EMA cost: {100 * (cost - 1):+.1f}% of the Learner's step time (median of paired ratios), "
+              f"{1000 * extra / steps:.2f} ms per step")
     if args.diagnostics:
         cost = statistics.median(d / b for d, b in zip(times["+ diagnostics"], times["trainlab Learner"]))
         extra = statistics.median(d - b for d, b in zip(times["+ diagnostics"], times["trainlab Learner"]))

@@ -17,7 +17,7 @@ LAYERS = {
     "engine": 2,
     "runs": 3,
     "focus": 4, "morph": 4, "evolve": 4, "profile": 4, "viz": 4, "ocr": 4, "experiments": 4, "detection": 4,
-    "inspect": 4, "losses": 4, "tracking": 4, "deploy": 4,
+    "inspect": 4, "losses": 4, "tracking": 4, "deploy": 4, "recipes": 4,
     "commands": 5, "cli": 5, "__main__": 5,
 }
 ROOT = Path(trainlab.__file__).parent

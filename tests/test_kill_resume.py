@@ -13,13 +13,13 @@ from trainlab.engine.checkpoint import load_checkpoint
 
 from .conftest import write_exp
 
-PARAMS = {
-    "data": {"name": "digits", "batch_size": 64, "augment": "light"},
+PARAMS = {  # the weight EMA and mixup/cutmix on: their state and draws must survive a kill too
+    "data": {"name": "digits", "batch_size": 64, "augment": "light", "mix": {"mixup_alpha": 0.4, "cutmix_alpha": 1.0}},
     "model": {"name": "cnn_tiny", "dropout": 0.2, "args": {"width": 8}},
     "optim": {"name": "adamw", "lr": 0.003},
     "schedule": {"name": "one_cycle"},
     "train": {"epochs": 6, "seed": 3, "num_threads": 1, "save_every_steps": 1,
-              "early_stopping": {"patience": 50}},
+              "early_stopping": {"patience": 50}, "ema": {"decay": 0.99}},
     "logging": {"tensorboard": False, "plot": False, "progress": "epoch"},
 }
 
@@ -59,6 +59,8 @@ def test_sigkill_at_random_points_then_resume_is_bit_identical(tmp_path):
     assert a["loop"]["epoch"] == b["loop"]["epoch"] == 6 and a["loop"]["step"] == b["loop"]["step"]
     for k, v in a["model"].items():
         assert torch.equal(v, b["model"][k]), k
+    for k, v in a["callbacks"]["ema"]["weights"].items():
+        assert torch.equal(v, b["callbacks"]["ema"]["weights"][k]), k
     ha = json.loads((straight / "history.json").read_text())["rows"]
     hb = json.loads((killed / "history.json").read_text())["rows"]
     assert [r["valid.loss"] for r in ha] == [r["valid.loss"] for r in hb]

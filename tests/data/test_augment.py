@@ -42,3 +42,20 @@ def test_pipeline_normalizes_and_is_deterministic():
     assert torch.equal(a, pipe(images, torch.Generator().manual_seed(1)))
     assert not torch.equal(a, plain)
     assert "horizontal flip" not in BatchPipeline(mean=mean, std=std, augment="light", flip=False).describe()
+
+
+def test_the_flip_preset_only_mirrors_and_is_refused_where_a_mirror_changes_the_label():
+    import pytest
+
+    from trainlab.config import DataConfig
+    from trainlab.data import data_from_config
+    from trainlab.errors import DataError
+
+    images = torch.randint(0, 256, (64, 1, 6, 6), dtype=torch.uint8)
+    pipe = BatchPipeline(mean=[0.0], std=[1 / 255], augment="flip")
+    out, plain = pipe(images, torch.Generator().manual_seed(0)), pipe(images, None)
+    mirrored = [torch.equal(o, p.flip(-1)) and not torch.equal(o, p) for o, p in zip(out, plain)]
+    assert all(m or torch.equal(o, p) for m, o, p in zip(mirrored, out, plain)) and 10 < sum(mirrored) < 54
+    assert pipe.describe() == "horizontal flip"
+    with pytest.raises(DataError, match="dataset 'digits' says a mirrored image does not keep its label"):
+        data_from_config(DataConfig(name="digits", augment="flip"), seed=0)

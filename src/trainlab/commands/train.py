@@ -32,6 +32,12 @@ def _evaluate_arguments(e: argparse.ArgumentParser) -> None:
     e.add_argument("exp", type=Path)
     e.add_argument("--checkpoint", default="best", help="best | last | PATH (default: best)")
     e.add_argument("--split", default="test", choices=["test", "valid", "train"])
+    e.add_argument("--weights", default=None, metavar="raw|ema",
+                   help="the checkpoint's weights to evaluate: raw (as trained) or ema (their moving average, "
+                        "train.ema); default: those the run validated with")
+    e.add_argument("--tta", default=None, choices=["none", "flip", "flip+shift"],
+                   help="test-time augmentation: average over mirrored (and shifted) views (default: the run's "
+                        "data.tta)")
     add_set(e)
 
 
@@ -85,13 +91,17 @@ def train(args: argparse.Namespace) -> int:
 
 @verb("evaluate", help="evaluate a checkpoint on a split", arguments=_evaluate_arguments,
       description="Evaluate EXP's checkpoint; writes EXP/metrics_<split>.json.",
-      examples=["trainlab evaluate experiments/digits-cnn --checkpoint best --split test"])
+      examples=["trainlab evaluate experiments/digits-cnn --checkpoint best --split test",
+                "trainlab evaluate experiments/fashion-mnist-recipe --tta flip --weights raw"])
 def evaluate(args: argparse.Namespace) -> int:
     from ..runs import checkpoint_path, evaluate_checkpoint  # also writes predictions_<split>.npz
 
+    tta = [f"data.tta={args.tta}"] if args.tta else []
     result = evaluate_checkpoint(checkpoint_path(args.exp, args.checkpoint), args.exp, split=args.split,
-                                 overrides=args.overrides)
+                                 overrides=[*args.overrides, *tta], weights=args.weights)
     print(format_metrics(args.split, result.metrics, result.class_names))
+    if result.notes.get("weights", "raw") != "raw" or "tta" in result.notes:
+        print("evaluated with " + ", ".join(f"{k} {v}" for k, v in result.notes.items()))
     print(f"wrote {result.metrics_path} and " + ", ".join(p.name for p in [result.predictions_path, *result.figures]))
     return 0
 

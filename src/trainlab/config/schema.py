@@ -64,8 +64,9 @@ class DataConfig(Section):
                                             "stratified, as the validation split when the dataset has none")
     test_fraction: float = fixed_on_resume(0.2, gt=0, lt=1, description="share carved out as the test split, for "
                                            "datasets without one (digits, synthetic)")
-    augment: Literal["none", "light", "standard"] = Field("none", description="light: random crop and a flip where "
-                                                          "it keeps the label; standard: light plus random erasing")
+    augment: Literal["none", "flip", "light", "standard"] = Field(
+        "none", description="flip: a random horizontal flip (datasets whose labels it keeps); light: random crop and "
+                            "a flip where it keeps the label; standard: light plus random erasing")
     mean: list[float] | None = Field(None, description="per-channel normalization mean (default: computed on the "
                                                        "training split)")
     std: list[float] | None = Field(None, description="per-channel normalization std (default: computed on the "

@@ -35,6 +35,7 @@ class DataBundle:
     mean: list[float]
     std: list[float]
     augmentation: str  # human-readable, saved in params.resolved.json
+    flip_keeps_label: bool = False  # the dataset says a horizontally mirrored image keeps its label
 
     @property
     def num_classes(self) -> int:
@@ -131,6 +132,10 @@ def data_from_config(cfg, *, seed: int, device: str | torch.device = "cpu", rank
     if len(mean) != sample.shape[1] or len(std) != sample.shape[1]:
         raise DataError(f"data.mean/std have {len(mean)}/{len(std)} values but the images have "
                         f"{sample.shape[1]} channels.")
+    if cfg.augment == "flip" and not raw.flip:
+        raise DataError(f"data.augment flip: dataset {cfg.name!r} says a mirrored image does not keep its label "
+                        "(a mirrored digit is not a digit); use none, light or standard (they flip only where "
+                        "it keeps the label).")
     train_pipe = BatchPipeline(mean=mean, std=std, augment=cfg.augment, flip=raw.flip)
     eval_pipe = BatchPipeline(mean=mean, std=std, augment="none")
     common = dict(seed=seed, device=device, rank=rank, world_size=world_size)
@@ -148,4 +153,4 @@ def data_from_config(cfg, *, seed: int, device: str | torch.device = "cpu", rank
     return DataBundle(train=loader(train, is_train=True), valid=loader(valid, is_train=False),
                       test=loader(raw.test, is_train=False), class_names=raw.class_names,
                       input_shape=tuple(sample.shape[1:]), mean=mean, std=std,
-                      augmentation=train_pipe.describe())
+                      augmentation=train_pipe.describe(), flip_keeps_label=raw.flip)

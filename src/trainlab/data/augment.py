@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-PRESETS = ("none", "light", "standard")
+PRESETS = ("none", "flip", "light", "standard")
 
 
 def random_crop(x: Tensor, pad: int, gen: torch.Generator) -> Tensor:
@@ -65,8 +65,9 @@ class Normalizing:
 class BatchPipeline(Normalizing):
     """uint8 (B, C, H, W) -> normalized float32, augmented when training.
 
-    Presets: ``none``; ``light`` = random crop with padding H/8 (+ horizontal flip when the dataset allows
-    it); ``standard`` = light + random erasing.
+    Presets: ``none``; ``flip`` = a random horizontal flip alone (for datasets that allow it); ``light`` =
+    random crop with padding H/8 (+ horizontal flip when the dataset allows it); ``standard`` = light + random
+    erasing.
     """
 
     def __init__(self, *, mean: list[float], std: list[float], augment: str = "none", flip: bool = True) -> None:
@@ -76,15 +77,18 @@ class BatchPipeline(Normalizing):
         self.flip = flip
 
     def describe(self) -> str:
-        if self.augment == "none":
+        if self.augment == "none" or (self.augment == "flip" and not self.flip):
             return "none"
+        if self.augment == "flip":
+            return "horizontal flip"
         parts = ["random crop (pad H/8)"] + (["horizontal flip"] if self.flip else [])
         return ", ".join(parts + (["random erasing p=0.5"] if self.augment == "standard" else []))
 
     def __call__(self, x: Tensor, gen: torch.Generator | None) -> Tensor:
         x = x.float()
         if gen is not None and self.augment != "none":
-            x = random_crop(x, max(1, x.shape[-2] // 8), gen)
+            if self.augment != "flip":
+                x = random_crop(x, max(1, x.shape[-2] // 8), gen)
             if self.flip:
                 x = random_hflip(x, gen)
         x = self.normalize(x)

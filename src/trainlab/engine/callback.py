@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 # In the order they fire during fit (on_setup fires once, when the Learner is created).
 EVENTS = ("on_setup", "on_fit_start", "on_epoch_start", "on_train_batch_start", "on_before_optimizer_step",
-          "on_train_batch_end", "on_validation_end", "on_epoch_end", "on_epoch_recorded", "on_fit_end",
-          "on_exception")
+          "on_after_optimizer_step", "on_train_batch_end", "on_validation_end", "on_epoch_end", "on_epoch_recorded",
+          "on_fit_end", "on_exception")
 
 
 class Callback:
@@ -41,9 +41,13 @@ class Callback:
         """The Learner was just created: check settings against its model, data and task (fail early)."""
     def on_fit_start(self, learner: Learner) -> None: ...
     def on_epoch_start(self, learner: Learner) -> None: ...
-    def on_train_batch_start(self, learner: Learner) -> None: ...
+    def on_train_batch_start(self, learner: Learner) -> None:
+        """A training batch is about to run; ``learner.batch`` holds it, (x, y), and may be replaced (e.g. mixup)."""
     def on_before_optimizer_step(self, learner: Learner) -> None:
         """Gradients are complete and unscaled (under AMP); the optimizer steps right after (e.g. clip here)."""
+    def on_after_optimizer_step(self, learner: Learner) -> None:
+        """The optimizer just stepped and the gradients are zeroed: in every pass (the epoch's and
+        ``train_pass``'s), once per step, ``loop.step`` already counting it (e.g. a weight average follows here)."""
     def on_train_batch_end(self, learner: Learner) -> None:
         """A training batch is done; ``learner.did_step`` says whether the optimizer stepped on it."""
     def on_validation_end(self, learner: Learner) -> None:

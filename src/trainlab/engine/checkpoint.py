@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ..errors import CheckpointError, echo
+from ..errors import CheckpointError, ConfigError, echo
 from ..files import atomic_write_bytes, load_torch_file
 
 CHECKPOINT_HINT = "Free some space (or make the folder writable), then continue with trainlab train EXP --resume."
@@ -79,3 +79,36 @@ def checkpoint_config(state: dict[str, Any], path: Path | str) -> dict[str, Any]
                               "train. Rebuild the model from a params file and load the weights with "
                               "model.pretrained.")
     return config
+
+
+def checkpoint_weights(state: dict[str, Any], which: str | None = None,
+                       path: Path | str = "the checkpoint") -> tuple[dict[str, torch.Tensor], str]:
+    """(weights, name) of a checkpoint: ``which`` is "raw" (the trained weights, its ``model`` entry), the
+    name of the weights its run validated with when a callback kept them apart (``eval_weights``, e.g. "ema":
+    the callback's state holds them under "weights"), or None for the ones the run validated with.
+
+    Example:
+        >>> w = {"w": torch.zeros(1)}
+        >>> checkpoint_weights({"model": w, "eval_weights": "ema", "callbacks": {"ema": {"weights": {"w": torch.ones(1)}}}})
+        ({'w': tensor([1.])}, 'ema')
+        >>> checkpoint_weights({"model": w}, "ema", "w.pt")
+        Traceback (most recent call last):
+        ...
+        trainlab.errors.ConfigError: w.pt holds no 'ema' weights; it holds only the raw ones (train with train.ema to keep an average).
+    """
+    kept = state.get("eval_weights")
+    kept = kept if isinstance(kept, str) and kept != "raw" else None
+    if which is None:
+        which = kept or "raw"
+    if which == "raw":
+        return state["model"], "raw"
+    if which != kept:
+        hint = f"choose {kept} or raw" if kept else "it holds only the raw ones (train with train.ema to keep an average)"
+        raise ConfigError(f"{path} holds no {echo(which, 30)} weights; {hint}.")
+    entry = (state.get("callbacks") or {}).get(kept)
+    weights = entry.get("weights") if isinstance(entry, dict) else None
+    if not isinstance(weights, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                for k, v in weights.items()):
+        raise CheckpointError(f"{path} says the run validated with its {kept!r} weights but holds no state dict of "
+                              f"them (found {echo(weights, 40)}); pass --weights raw.")
+    return weights, kept

@@ -2,6 +2,9 @@
 
 Features plug their callbacks in through :data:`CALLBACKS`: a factory ``(cfg, exp_dir) -> list[Callback]``
 registered under the feature's name, asked for its callbacks every time a Learner is built from a config.
+Callbacks that change what evaluation computes (test-time augmentation) register in :data:`EVAL_CALLBACKS`
+instead: those are built for evaluation-only Learners too (``default_callbacks_on=False``, e.g. the one
+:func:`trainlab.runs.learner_for_checkpoint` builds for ``trainlab evaluate``).
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ log = logging.getLogger(__name__)
 
 CallbackFactory = Callable[[Config, Path | None], list[Callback]]
 CALLBACKS: Registry[CallbackFactory] = Registry("callback factory", features=True)
+EVAL_CALLBACKS: Registry[CallbackFactory] = Registry("evaluation callback factory", features=True)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -113,6 +117,8 @@ def learner_from_config(cfg: Config, exp_dir: Path | None = None, *, callbacks: 
                                          steps_per_epoch=-(-len(data.train) // t.accumulate))
     files_dir = exp_dir if dist.is_main else None  # only rank 0 writes files and shows progress
     cbs = default_callbacks(cfg, files_dir, scheduler, interval) if default_callbacks_on else []
+    for name in EVAL_CALLBACKS:  # what evaluation computes is part of the run, with or without the others
+        cbs += EVAL_CALLBACKS.get(name)(cfg, files_dir)
     if not dist.is_main:
         cbs = [cb for cb in cbs if not isinstance(cb, Progress)]
     if threads is not None:

@@ -66,6 +66,14 @@ class Learner:
 
     ``freeze_bn_stats``: BatchNorm layers whose affine parameters are all frozen run in eval mode while
     training, so they keep their running statistics (detectron2's frozen BatchNorm); False updates them.
+
+    What validation, :meth:`evaluate` and :meth:`predict` run is :meth:`eval_module`: ``model``, unless a
+    callback sets ``eval_model`` (weights it keeps apart, e.g. their moving average; ``eval_weights`` then names
+    the callback whose checkpoint state holds them under "weights", so a checkpoint's reader evaluates those
+    too) and ``eval_wrap`` (a function module -> module applied at each evaluation, e.g. test-time augmentation).
+    Such callbacks say what they changed in ``eval_notes`` (e.g. {"weights": "ema", "tta": "flip"}): every
+    validated epoch's history row and the metrics files record it.
+    ``batch`` is the training batch (x, y) a step is about to run: ``on_train_batch_start`` may replace it.
     """
 
     def __init__(self, model: nn.Module, data: DataBundle, *, optimizer: torch.optim.Optimizer,
@@ -95,6 +103,11 @@ class Learner:
         self.loss: Tensor | None = None
         self.objective: Callable[[Any, Any, Tensor], Tensor] | None = None  # see the class docstring
         self.did_step = False
+        self.batch: tuple[Tensor, Any] | None = None  # see the class docstring
+        self.eval_model: nn.Module | None = None
+        self.eval_weights: str | None = None
+        self.eval_wrap: Callable[[nn.Module], nn.Module] | None = None
+        self.eval_notes: dict[str, str] = {}
         self._micro = 0  # batches since the last optimizer step
         self._pending = False  # gradients accumulated and not stepped yet
         self._resumed_metrics: dict[str, Tensor] | None = None  # train metrics of a half-done epoch
@@ -117,7 +130,7 @@ class Learner:
                 if self.stop_now:
                     break
                 if (self.loop.epoch + 1) % self.eval_every == 0 or self.loop.epoch + 1 == self.epochs:
-                    self.logs.update(flatten_metrics("valid", self.evaluate("valid")))
+                    self.logs.update(flatten_metrics("valid", self.evaluate("valid")), **self.eval_notes)
                     self.callbacks("on_validation_end", self)
                 self._end_epoch()
         except BaseException as error:
@@ -163,8 +176,15 @@ class Learner:
         self.callbacks("on_epoch_recorded", self)
 
     def train_step(self, x: Tensor, y: Any) -> None:
-        """One batch of the epoch's training pass: its hooks, :meth:`_step`, the epoch's train metrics."""
+        """One batch of the epoch's training pass: its hooks, :meth:`_step`, the epoch's train metrics.
+
+        ``on_train_batch_start`` sees (x, y) as ``self.batch`` (``loop.batch`` is still this batch's index in
+        the epoch) and may replace it, e.g. by a mixed batch with soft targets (B, C).
+        """
+        self.batch = x, y
         self.callbacks("on_train_batch_start", self)
+        x, y = self.batch
+        self.batch = None  # no reference to the batch's tensors outlives the step
         self.loop.batch += 1
         result = self._step(x, y, last=self.loop.batch == self.batches_per_epoch)
         if result is not None:
@@ -217,6 +237,7 @@ class Learner:
         self.optimizer.zero_grad(set_to_none=True)
         self.loop.step += 1
         self._pending, self.did_step = False, True
+        self.callbacks("on_after_optimizer_step", self)
 
     def _forward(self, x: Tensor, y: Any) -> tuple[Any, Tensor]:
         """Outputs and per-sample losses (B,) of the training net under the run's precision."""
@@ -369,18 +390,31 @@ class Learner:
         return sorted(f"{split}.{k}" for split in ("train", "valid") for k in scalars)
 
     # ------------------------------------------------------------------ evaluation
+    def eval_module(self) -> nn.Module:
+        """What validation, :meth:`evaluate` and :meth:`predict` run: ``eval_model`` when a callback set one,
+        else ``model``; wrapped by ``eval_wrap`` when set.
+
+        Example:
+            >>> learner.eval_module() is learner.model  # no callback changes evaluation  # doctest: +SKIP
+            True
+        """
+        module = self.eval_model if self.eval_model is not None else self.model
+        return self.eval_wrap(module) if self.eval_wrap is not None else module
+
     @torch.no_grad()
     def evaluate(self, split: str | BatchLoader = "valid") -> dict[str, Any]:
-        """Metrics of the current model on a split ("train", "valid", "test") or any loader."""
+        """Metrics of :meth:`eval_module` on a split ("train", "valid", "test") or any loader."""
         loader = self.data.split(split) if isinstance(split, str) else split
-        if self.distributed:
-            broadcast_buffers(self.model)
+        module = self.eval_module()
+        if self.distributed:  # every rank evaluates rank 0's BatchNorm statistics
+            broadcast_buffers(module)
         was_training = self.model.training
         self.model.eval()
+        module.eval()
         metrics = self.task.metrics().to(self.device)
         for x, y in loader.batches(0):
             with self.autocast():
-                out = self.task.forward(self.model, x, y)
+                out = self.task.forward(module, x, y)
                 per_sample = self.task.loss(out, y)
             metrics.update(out, y, per_sample)
         self._train_mode(was_training)
@@ -388,16 +422,19 @@ class Learner:
 
     @torch.no_grad()
     def predict(self, inputs: Tensor | str | BatchLoader) -> Tensor:
-        """Model outputs (e.g. logits) for a tensor of normalized inputs, a split name or a loader."""
+        """Outputs (e.g. logits) of :meth:`eval_module` for a tensor of normalized inputs, a split name or a
+        loader."""
+        module = self.eval_module()
         self.model.eval()
+        module.eval()
         if isinstance(inputs, Tensor):
             with self.autocast():
-                return self.model(inputs.to(self.device)).float()
+                return module(inputs.to(self.device)).float()
         loader = self.data.split(inputs) if isinstance(inputs, str) else inputs
         outs = []
         for x, _ in loader.batches(0):
             with self.autocast():
-                outs.append(self.model(x).float())
+                outs.append(module(x).float())
         return torch.cat(outs)
 
     # ------------------------------------------------------------------ state
@@ -412,6 +449,7 @@ class Learner:
             "class_names": list(self.data.class_names), "splits": self.data.fingerprints,
             "callbacks": self.callbacks.state_dict(),
             "config": self.config, "versions": {"torch": str(torch.__version__), "trainlab": __version__},
+            "eval_weights": self.eval_weights,
         }
 
     def load_state_dict(self, state: dict[str, Any], *, weights_only: bool = False, keep_settings: bool = False,

@@ -14,6 +14,9 @@ from .metric import Metric
 class ClassificationMetrics(Metric):
     """Loss, accuracy, top-5 (when classes ≥ 5), macro F1, per-class accuracy/loss, confusion matrix.
 
+    Targets are class indices (B,), or class probabilities (B, C) (a mixed batch), which count toward
+    their largest class (the dominant label).
+
     Example:
         >>> m = ClassificationMetrics(num_classes=3)
         >>> m.update(torch.tensor([[2., 0, 0], [0, 2., 0]]), torch.tensor([0, 2]), torch.tensor([0.1, 2.0]))
@@ -29,8 +32,10 @@ class ClassificationMetrics(Metric):
         self.add_state("loss_sum", torch.zeros(c, dtype=torch.float64), "sum")
         self.add_state("top5", torch.zeros((), dtype=torch.long), "sum")
 
-    def update(self, logits: Tensor, target: Tensor, loss: Tensor) -> None:  # (B, C), (B,), (B,)
+    def update(self, logits: Tensor, target: Tensor, loss: Tensor) -> None:  # (B, C), (B,) or (B, C), (B,)
         c = self.num_classes
+        if target.dim() == 2:  # soft targets (mixup, cutmix): each sample counts toward its dominant label
+            target = target.argmax(1)
         logits = logits.float()
         pred = logits.argmax(1)
         self.confmat += torch.bincount(target * c + pred, minlength=c * c).view(c, c)

@@ -18,7 +18,7 @@ import torch
 
 from ..config import parse_config
 from ..engine import Learner
-from ..engine.checkpoint import checkpoint_config, load_checkpoint
+from ..engine.checkpoint import checkpoint_config, checkpoint_weights, load_checkpoint
 from ..engine.factory import learner_from_config
 from ..errors import ConfigError, DataError
 from ..files import atomic_write_bytes, atomic_write_text, check_writable
@@ -35,6 +35,7 @@ class Evaluation:
     metrics_path: Path
     predictions_path: Path
     figures: list[Path] = field(default_factory=list)  # pictures the task draws (see evaluate_checkpoint)
+    notes: dict[str, str] = field(default_factory=dict)  # how it was evaluated: {"weights": "ema", "tta": "flip"}
 
 
 def checkpoint_path(exp: Path, which: str) -> Path:
@@ -78,9 +79,14 @@ def split_check(state: dict, data, split: str, source: str) -> str:
 
 
 def learner_for_checkpoint(path: Path, overrides: list[str] = (), exp_dir: Path | None = None, *,
-                           load_weights: bool = True) -> tuple[Learner, dict]:
-    """A Learner rebuilt from the config stored in checkpoint ``path``, holding its weights (no callbacks;
+                           load_weights: bool = True, weights: str | None = None) -> tuple[Learner, dict]:
+    """A Learner rebuilt from the config stored in checkpoint ``path``, holding its weights (no training
+    callbacks; those that change evaluation, such as test-time augmentation, as the config says;
     ``load_weights=False``: as the config initializes it, the checkpoint's state returned beside it).
+
+    ``weights``: which weights the model gets: None, those the run validated with (its weight average when
+    ``train.ema`` was on, else the trained ones); "raw", the trained ones; or the name the checkpoint gives
+    its validated weights ("ema"). ``learner.eval_notes["weights"]`` says which.
 
     Example:
         >>> learner, state = learner_for_checkpoint(Path("experiments/digits-cnn/checkpoints/best.pt"))  # doctest: +SKIP
@@ -89,30 +95,39 @@ def learner_for_checkpoint(path: Path, overrides: list[str] = (), exp_dir: Path 
     """
     state = load_checkpoint(path)
     cfg = parse_config(checkpoint_config(state, path), [*overrides, "model.pretrained=null"], source=str(path))
+    chosen, name = checkpoint_weights(state, weights, path)  # a wrong choice fails before anything is built
     learner = learner_from_config(cfg, exp_dir, default_callbacks_on=False)  # weights come from the checkpoint
     if load_weights:
-        learner.load_state_dict(state, weights_only=True, source=str(path))
+        learner.load_state_dict({**state, "model": chosen}, weights_only=True, source=str(path))
+        learner.eval_notes = {"weights": name, **learner.eval_notes}
     return learner, state
 
 
 @torch.no_grad()
 def predictions(learner: Learner, split: str) -> dict[str, np.ndarray]:
-    """Per-example results and ``loss`` of the Learner's model on ``split`` (in loader order)."""
+    """Per-example results and ``loss`` of the Learner's evaluated model (:meth:`Learner.eval_module`, e.g.
+    with test-time augmentation) on ``split`` (in loader order)."""
     loader = learner.data.split(split)
+    module = learner.eval_module()
     learner.model.eval()
+    module.eval()
     task = learner.task
     rows: dict[str, list[torch.Tensor]] = {}
     for x, y in loader.batches(0):  # evaluation loaders visit samples in index order
         with learner.autocast():
-            out = task.forward(learner.model, x, y)
+            out = task.forward(module, x, y)
             loss = task.loss(out, y)
         for k, v in {**task.predictions(out, y), "loss": loss.float()}.items():
             rows.setdefault(k, []).append(v.detach().cpu())
     return {k: torch.cat(v).numpy() for k, v in rows.items()}
 
 
-def evaluate_checkpoint(path: Path, out_dir: Path, *, split: str = "test", overrides: list[str] = ()) -> Evaluation:
+def evaluate_checkpoint(path: Path, out_dir: Path, *, split: str = "test", overrides: list[str] = (),
+                        weights: str | None = None) -> Evaluation:
     """Evaluate the checkpoint at ``path`` on ``split``; write metrics and predictions into ``out_dir``.
+
+    ``weights``: see :func:`learner_for_checkpoint` (default: those the run validated with). The metrics file
+    records which (``"weights"``) and anything else that changed the evaluation (``"tta"``).
 
     The task's :meth:`~trainlab.engine.Task.write_figures` draws its pictures there too (detection:
     ``predictions_<split>.png``).
@@ -124,7 +139,7 @@ def evaluate_checkpoint(path: Path, out_dir: Path, *, split: str = "test", overr
         0.99
     """
     check_writable(Path(out_dir))  # a read-only folder fails before the evaluation, not after it
-    learner, state = learner_for_checkpoint(Path(path), list(overrides))
+    learner, state = learner_for_checkpoint(Path(path), list(overrides), weights=weights)
     metrics = learner.evaluate(split)
     preds = predictions(learner, split)
     out_dir = Path(out_dir)
@@ -134,7 +149,8 @@ def evaluate_checkpoint(path: Path, out_dir: Path, *, split: str = "test", overr
     epoch = epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
     fingerprint = split_check(state, learner.data, split, str(path))
     atomic_write_text(metrics_path, json.dumps({"checkpoint": str(path), "epoch": epoch, "split": split,
-                                                "fingerprint": fingerprint, **metrics}, indent=1))
+                                                "fingerprint": fingerprint, **learner.eval_notes, **metrics},
+                                               indent=1))
     buf = io.BytesIO()
     np.savez(buf, **preds)
     predictions_path = out_dir / f"predictions_{split}.npz"
@@ -142,7 +158,8 @@ def evaluate_checkpoint(path: Path, out_dir: Path, *, split: str = "test", overr
     # e.g. detection: predictions_<split>.png with the boxes drawn
     figures = learner.task.write_figures(learner.model, learner.data.split(split), list(learner.data.class_names),
                                          out_dir, split)
-    return Evaluation(metrics, list(learner.data.class_names), metrics_path, predictions_path, figures)
+    return Evaluation(metrics, list(learner.data.class_names), metrics_path, predictions_path, figures,
+                      dict(learner.eval_notes))
 
 
 def read_predictions(exp: Path, split: str = "test") -> dict[str, np.ndarray]:

@@ -10,8 +10,9 @@ from ..monitor import check_monitor, improved, monitored
 from .schedule import LRSchedule
 
 
-def _summary(logs: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in logs.items() if k.startswith("valid.") or k in ("epoch", "step")}
+def _summary(logs: dict[str, Any], notes: dict[str, str]) -> dict[str, Any]:
+    """The epoch's validation metrics, counters and how validation was computed (e.g. "tta": "flip")."""
+    return {k: v for k, v in logs.items() if k.startswith("valid.") or k in ("epoch", "step", *notes)}
 
 
 class Checkpoint(Callback):
@@ -49,7 +50,7 @@ class Checkpoint(Callback):
         targets = []  # the state is serialized once for best.pt and last.pt alike
         value = monitored(learner.logs, self.monitor)
         is_best = value is not None and improved(value, self.best, self.mode)
-        summary = json.dumps(_summary(learner.logs), indent=1).encode()
+        summary = json.dumps(_summary(learner.logs, learner.eval_notes), indent=1).encode()
         if is_best:
             self.best = value
             targets.append(self.folder / "best.pt")
