@@ -10,6 +10,10 @@ from ..monitor import check_monitor, improved, monitored
 from .schedule import LRSchedule
 
 
+def _position(learner) -> tuple[int, int, int]:
+    return learner.loop.epoch, learner.loop.batch, learner.loop.step
+
+
 def _summary(logs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in logs.items() if k.startswith("valid.") or k in ("epoch", "step")}
 
@@ -28,6 +32,7 @@ class Checkpoint(Callback):
         self.exp_dir, self.monitor, self.mode, self.save_every = Path(exp_dir), monitor, mode, save_every
         self.save_every_steps = save_every_steps
         self.best: float | None = None
+        self._saved_at: tuple[int, int, int] | None = None  # (epoch, batch, step) of the last last.pt queued
 
     @property
     def folder(self) -> Path:
@@ -39,10 +44,11 @@ class Checkpoint(Callback):
     def on_train_batch_end(self, learner) -> None:
         if (self.save_every_steps and learner.did_step and learner.loop.step % self.save_every_steps == 0
                 and learner.loop.batch < learner.batches_per_epoch):  # the epoch's end saves on its own
-            learner.save(self.folder / "last.pt", background=True)  # refuses a non-finite loss or weights
+            self._save_last(learner)  # refuses a non-finite loss or weights
 
     def on_fit_end(self, learner) -> None:
-        if learner.stop_now and learner.loop.batch:  # stopped mid-epoch by a signal: resume from here
+        # stopped by a signal (mid-epoch, or after an epoch that save_every skipped): resume from here
+        if learner.stop_now and self._saved_at != _position(learner):
             learner.save(self.folder / "last.pt")
 
     def on_epoch_recorded(self, learner) -> None:
@@ -55,12 +61,17 @@ class Checkpoint(Callback):
             targets.append(self.folder / "best.pt")
         if learner.loop.epoch % self.save_every == 0 or learner.loop.epoch >= learner.epochs or learner.should_stop:
             targets.append(self.folder / "last.pt")
-        if targets:  # written in the background, in this order (see engine/files.py)
+            self._saved_at = _position(learner)
+        if targets:  # written in the background, in this order (see engine/file_queue.py)
             learner.save(*targets, background=True)  # refuses a non-finite state
         if value is not None:  # after the checkpoints
             learner.files.submit(self.exp_dir / "metrics_val_last.json", summary)
         if is_best:  # after best.pt, so these metrics never describe a checkpoint not yet written
             learner.files.submit(self.exp_dir / "metrics_val_best.json", summary)
+
+    def _save_last(self, learner) -> None:
+        learner.save(self.folder / "last.pt", background=True)
+        self._saved_at = _position(learner)
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best}
