@@ -61,7 +61,9 @@ class Learner:
     - ``should_stop = True`` ends the run: set during the training pass, the epoch stops at the next
       optimizer step (never inside an accumulation group) and counts as the run's last, short epoch; that
       epoch is validated (whatever ``eval_every`` says), recorded and checkpointed like any last epoch.
-      Set later in the epoch (early stopping, in ``on_epoch_end``), the epoch completes as usual.
+      Set later in the epoch (early stopping, in ``on_epoch_end``), the epoch completes as usual. A callback
+      that ends runs sets it again in ``on_fit_start`` when its condition still holds, so a resumed run
+      ends where the uninterrupted one did (a run resumed in a cut epoch finishes that epoch at once).
     - ``stop_now = True`` (with ``should_stop``; a signal sets both) leaves at once: the epoch in progress
       is neither validated nor counted, and the run resumes exactly there.
 
@@ -121,7 +123,7 @@ class Learner:
                                 "change model.freeze.")
         try:
             self.callbacks("on_fit_start", self)
-            while self.loop.epoch < self.epochs and not self.should_stop:
+            while self.loop.epoch < self.epochs and (self.loop.batch or not self.should_stop):  # a stop ends a cut epoch
                 self._train_epoch()
                 if self.stop_now:
                     break
@@ -165,9 +167,9 @@ class Learner:
         self.batches_per_epoch = len(self.data.train)
         self.callbacks("on_epoch_start", self)
         for x, y in self._timed(self.data.train.batches(self.loop.epoch, start=self.loop.batch)):
-            self.train_step(x, y)
             if self.should_stop and self._micro == 0:  # stop between optimizer steps, never inside a group
                 break
+            self.train_step(x, y)
         self.check_finite()
         self.logs.update(flatten_metrics("train", self.train_metrics.compute()))
         lrs = [group["lr"] for group in self.optimizer.param_groups]

@@ -24,6 +24,8 @@ Example:
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -178,6 +180,14 @@ class LayerDiagnostics(Callback):
         if self._grads:
             learner.logs["diag.grad_norm"] = float(torch.tensor(list(self._grads.values())).norm())
         self._grads, self._updates = {}, {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """The epoch's last step's gradient norms and update ratios, measured and not yet recorded (a run
+        stopped right after that step records them when it resumes)."""
+        return {"grads": dict(self._grads), "updates": dict(self._updates)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._grads, self._updates = dict(state["grads"]), dict(state["updates"])
 
     def on_epoch_recorded(self, learner) -> None:
         rows = learner.logs.get("diagnostics")

@@ -16,7 +16,8 @@ class EarlyStopping(Callback):
     """Stops after ``patience`` validated epochs without an improvement larger than ``min_delta``.
 
     With ``restore_best`` the model gets the best epoch's weights back when fit ends. Those weights are part
-    of the callback's state, so a run resumed after its best epoch ends with them too.
+    of the callback's state, so a run resumed after its best epoch ends with them too; a run it stopped
+    stops again at once when resumed (unless ``patience`` was raised).
     Its state key names ``monitor`` and ``mode``: two EarlyStopping callbacks on different metrics keep
     their own states.
 
@@ -50,6 +51,8 @@ class EarlyStopping(Callback):
     def on_fit_start(self, learner) -> None:
         if learner.loop.epoch == 0:  # a fresh run; a resumed one keeps its loaded state
             self.best, self.best_epoch, self.wait, self.best_weights = None, 0, 0, None
+        elif self.wait >= self.patience:  # a run this callback ended stays ended (raise patience to go on)
+            self._stop(learner)
 
     def on_epoch_end(self, learner) -> None:
         value = monitored(learner.logs, self.monitor)
@@ -62,9 +65,12 @@ class EarlyStopping(Callback):
         else:
             self.wait += 1
             if self.wait >= self.patience:
-                learner.should_stop = True
-                learner.stop_reason = (f"early stopping: {self.monitor} did not improve for {self.wait} "
-                                       f"epochs (best {self.best:.4g} at epoch {self.best_epoch})")
+                self._stop(learner)
+
+    def _stop(self, learner) -> None:
+        learner.should_stop = True
+        learner.stop_reason = (f"early stopping: {self.monitor} did not improve for {self.wait} "
+                               f"epochs (best {self.best:.4g} at epoch {self.best_epoch})")
 
     def on_fit_end(self, learner) -> None:
         if learner.stop_now:  # stopped by a signal, to be resumed: the model must stay where the run is
