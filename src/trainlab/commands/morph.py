@@ -9,7 +9,7 @@ from ..config import parse_config, validate_section
 from ..errors import ConfigError
 from ..morph.config import MorphStep
 from ..morph.experiment import write_transformed_experiment
-from ..runs import checkpoint_path, learner_for_checkpoint
+from ..runs import checkpoint_path, folder_lock, learner_for_checkpoint
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
@@ -68,8 +68,11 @@ def morph_cmd(args: argparse.Namespace) -> int:
             print(f"{v.name:28s} {v.channels:5d} channels  producers {', '.join(v.producers)}  ({status})")
         return 0
     before = learner.evaluate("valid")
-    birth = write_transformed_experiment(cfg, old, [step], args.out, input_shape=learner.data.input_shape,
-                                         check_input=x, lr_rule=args.lr_rule, source=str(path))
+    with folder_lock(args.out):  # no other process may be writing a run there meanwhile
+        if any((args.out / n).exists() for n in ("params.json", "params.yaml")):
+            raise ConfigError(f"{args.out} already holds a params file; choose a new --out folder.")
+        birth = write_transformed_experiment(cfg, old, [step], args.out, input_shape=learner.data.input_shape,
+                                             check_input=x, lr_rule=args.lr_rule, source=str(path))
     new, delta, n_old, n_new = birth.model, birth.delta, birth.n_old, birth.n_new
     learner.set_model(new)
     after = learner.evaluate("valid")
