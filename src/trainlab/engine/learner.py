@@ -123,7 +123,8 @@ class Learner:
                                 "change model.freeze.")
         try:
             self.callbacks("on_fit_start", self)
-            while self.loop.epoch < self.epochs and (self.loop.batch or not self.should_stop):  # a stop ends a cut epoch
+            # a stop request ends the run at an epoch boundary; a cut epoch (resumed mid-way) is finished first
+            while self.loop.epoch < self.epochs and (self.loop.batch or not self.should_stop):
                 self._train_epoch()
                 if self.stop_now:
                     break
