@@ -2,7 +2,7 @@
 import pytest
 
 from trainlab import registry
-from trainlab.errors import FeatureError, MAX_LINE
+from trainlab.errors import MAX_LINE, FeatureError
 
 
 def test_a_feature_that_fails_to_import_is_named_and_the_others_still_load(tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
 """One process per experiment folder (trainlab.runs.lock), and what a killed run leaves behind."""
+import contextlib
 import os
 import signal
 import socket
@@ -13,6 +14,7 @@ from trainlab.runs import folder_lock, run_experiment
 from trainlab.runs.lock import LOCK_FILE
 
 from ..conftest import write_exp
+from ..faults import fork_child
 
 
 class Pause(Callback):
@@ -27,24 +29,30 @@ class Pause(Callback):
             os.read(self.go, 1)
 
 
-def fork(body):
-    """Run ``body()`` in a child process; its pid."""
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 0
-        try:
-            body()
-        except BaseException:
-            code = 1
-        os._exit(code)
-    return pid
+@pytest.fixture
+def held(tmp_path):
+    """A folder whose lock another process holds: (folder, that process's pid); the process ends with the test."""
+    folder = tmp_path / "held"
+    started_r, started_w = os.pipe()
+
+    def hold():
+        with folder_lock(folder, "another run"):
+            os.write(started_w, b"s")
+            signal.pause()
+
+    pid = fork_child(hold)
+    assert os.read(started_r, 1) == b"s"
+    yield folder, pid
+    with contextlib.suppress(ProcessLookupError, ChildProcessError):  # the test may have ended it
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
 
 
 def test_two_trainings_on_one_folder_the_second_is_refused_naming_the_first(tmp_path, tiny_params, capsys):
     exp = write_exp(tmp_path / "exp", tiny_params)
     started_r, started_w = os.pipe()
     go_r, go_w = os.pipe()
-    pid = fork(lambda: run_experiment(exp, parse_config(tiny_params), callbacks=[Pause(started_w, go_r)]))
+    pid = fork_child(lambda: run_experiment(exp, parse_config(tiny_params), callbacks=[Pause(started_w, go_r)]))
     try:
         assert os.read(started_r, 1) == b"s"  # the first training holds the folder and trains
         before = sorted(p.name for p in exp.iterdir())
@@ -66,23 +74,15 @@ def test_two_trainings_on_one_folder_the_second_is_refused_naming_the_first(tmp_
     assert outcome.resumed and outcome.learner.loop.epoch == 3
 
 
-def test_a_killed_holder_releases_the_folder(tmp_path):
-    started_r, started_w = os.pipe()
-
-    def hold():
-        with folder_lock(tmp_path, "a test"):
-            os.write(started_w, b"s")
-            signal.pause()
-
-    pid = fork(hold)
-    assert os.read(started_r, 1) == b"s"
-    with pytest.raises(FolderBusyError, match=f"pid {pid} .*: a test"):
-        with folder_lock(tmp_path):
+def test_a_killed_holder_releases_the_folder(held):
+    folder, pid = held
+    with pytest.raises(FolderBusyError, match=f"pid {pid} .*: another run"):
+        with folder_lock(folder):
             pass
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
-    with folder_lock(tmp_path, "the next run"):  # no stale lock: the kernel released it
-        assert f"pid {os.getpid()}" in (tmp_path / LOCK_FILE).read_text()
+    with folder_lock(folder, "the next run"):  # no stale lock: the kernel released it
+        assert f"pid {os.getpid()}" in (folder / LOCK_FILE).read_text()
 
 
 def test_the_holder_may_take_its_folder_again(tmp_path, tiny_params):
@@ -104,24 +104,6 @@ def test_stale_temporary_files_of_killed_writes_are_removed_on_resume(tmp_path, 
         path.write_bytes(b"half a file")
     run_experiment(exp, parse_config(tiny_params), existing="resume", force=True)
     assert not any(p.exists() for p in stale) and all(p.exists() for p in kept)
-
-
-@pytest.fixture
-def held(tmp_path):
-    """A folder whose lock another process holds (the pid), released when the test ends."""
-    folder = tmp_path / "held"
-    started_r, started_w = os.pipe()
-
-    def hold():
-        with folder_lock(folder, "another run"):
-            os.write(started_w, b"s")
-            signal.pause()
-
-    pid = fork(hold)
-    assert os.read(started_r, 1) == b"s"
-    yield folder, pid
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
 
 
 def test_evolve_and_morph_out_refuse_a_held_folder(held, tmp_path, tiny_params, capsys):

@@ -35,9 +35,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trainlab.config import parse_config
-from trainlab.engine import Callback
-from trainlab.engine import file_queue
+from trainlab.engine import Callback, file_queue
 from trainlab.runs import run_experiment
+
+from ..faults import run_in_child
 
 SLOW_CASES = int(os.environ.get("TRAINLAB_RESUME_CASES", "300"))
 VOLATILE = ("time",)  # history keys that measure the machine, not the run (time, data_time, focus.time)
@@ -168,23 +169,6 @@ def kill_before_write(n: int) -> None:
         real(path, data, hint=hint)
 
     file_queue.atomic_write_bytes = write
-
-
-def in_child(body) -> int:
-    """Run ``body()`` in a forked child; return how it ended (-9 for SIGKILL, else its exit code)."""
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 0
-        try:
-            body()
-        except BaseException:
-            import traceback
-
-            traceback.print_exc()
-            code = 1
-        os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
 
 
 # ---------------------------------------------------------------------- what a run leaves
@@ -318,7 +302,7 @@ def interrupted(case: Case, params: dict, size: dict, folder: Path) -> tuple[dic
                 callbacks = [StopHere(signal.SIGKILL, flush=stop.flush, **at)]
             run_experiment(folder, cfg, existing=existing, callbacks=callbacks)
 
-        code = in_child(child)
+        code = run_in_child(child)
         assert code in (-signal.SIGKILL, 0), f"the child failed (exit {code}): {story}"
         story.append(f"  child ended with {code}")
     outcome = run_experiment(folder, cfg, existing="resume")
