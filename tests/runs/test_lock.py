@@ -122,3 +122,24 @@ def test_evolve_and_morph_out_refuse_a_held_folder(held, tmp_path, tiny_params, 
     (folder / "params.json").unlink()  # the check for a params file is not what refuses it
     assert main(["morph", str(exp), "--widen", "2", "--out", str(folder)]) == 2
     assert f"pid {pid}" in capsys.readouterr().err and not (folder / "init.pt").exists()
+
+
+def test_another_thread_of_the_holder_is_refused_too(tmp_path):
+    import threading
+
+    errors = []
+
+    def second():
+        try:
+            with folder_lock(tmp_path):
+                pass
+        except FolderBusyError as e:
+            errors.append(str(e))
+
+    with folder_lock(tmp_path, "a search trial"):
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join()
+    assert len(errors) == 1 and f"another thread of this process (pid {os.getpid()})" in errors[0]
+    with folder_lock(tmp_path):  # released: any thread may take it now
+        pass

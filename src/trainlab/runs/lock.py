@@ -9,7 +9,8 @@ The lock is ``fcntl.flock(LOCK_EX | LOCK_NB)`` on a lock file inside the folder:
 the holding process ends, however it ends (SIGKILL included), so a crash never leaves a stale lock, unlike a
 pid file. The file stays (deleting it would let a third process lock a new file while the second still waits
 on the old one); while it is held it names its holder (pid, host, time, command), which the refusal repeats.
-The holder may take the same folder again (evolve trains its base model in its own folder): the lock counts.
+The holder may take the same folder again in the same thread (evolve trains its base model in its own
+folder): the lock counts; another thread of the holding process is refused like another process.
 
 Limits: ``flock`` is advisory (a process that ignores it is not stopped) and may not be honoured across
 machines on a network file system (NFS before Linux 2.6.12, some FUSE mounts): there, two machines can still
@@ -40,7 +41,7 @@ from ..files import writing
 log = logging.getLogger(__name__)
 
 LOCK_FILE = ".trainlab.lock"
-_held: dict[str, list] = {}  # resolved folder -> [open lock file, depth] of the locks this process holds
+_held: dict[str, list] = {}  # resolved folder -> [open lock file, depth, thread] of the locks this process holds
 _guard = threading.Lock()
 
 try:
@@ -61,14 +62,15 @@ def folder_lock(folder: Path | str, what: str = "") -> Iterator[None]:
         ...     pass  # train here
     """
     folder = Path(folder)
-    key = os.path.realpath(folder)
+    key, me = os.path.realpath(folder), threading.get_ident()
     with _guard:
+        if key in _held and _held[key][2] != me:  # two threads (search trials in parallel): one folder each
+            raise FolderBusyError(f"{folder} is in use by another thread of this process (pid {os.getpid()}); two "
+                                  "runs in one folder would mix their files. Give each run its own folder.")
         if key in _held:
             _held[key][1] += 1
-            entry = None
         else:
-            entry = _acquire(folder, what)
-            _held[key] = [entry, 1]
+            _held[key] = [_acquire(folder, what), 1, me]
     try:
         yield
     finally:
