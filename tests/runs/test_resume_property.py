@@ -31,8 +31,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 
 from trainlab.config import parse_config
 from trainlab.engine import Callback, file_queue
@@ -310,7 +311,25 @@ def interrupted(case: Case, params: dict, size: dict, folder: Path) -> tuple[dic
     return left_behind(folder, outcome.learner), story
 
 
+def describe(case: Case) -> list[str]:
+    """What a case exercises, for hypothesis' statistics (--hypothesis-show-statistics)."""
+    t, p = case.params["train"], case.params
+    tags = [f"stop: {s.signal} at {s.at}" + ("" if s.flush or s.at == "write" else " (files pending)")
+            for s in case.stops]
+    tags += [name for name, on in (("early stopping", t.get("early_stopping")), ("focus", p.get("focus")),
+                                   ("loss objective", p.get("loss")), ("probe", p["logging"].get("probe")),
+                                   ("diagnostics", p["logging"].get("diagnostics")), ("FLOPs budget", case.budget),
+                                   ("accumulate > 1", t.get("accumulate", 1) > 1),
+                                   ("eval_every > 1", t.get("eval_every", 1) > 1),
+                                   ("save_every > 1", t.get("save_every", 1) > 1),
+                                   ("step checkpoints", t.get("save_every_steps"))) if on]
+    return tags + [f"schedule: {p.get('schedule', {}).get('name', 'none')}", f"{len(case.stops)} stop(s)"]
+
+
 def check_case(case: Case, straight: Straight, root: Path) -> None:
+    if currently_in_test_context():
+        for tag in describe(case):
+            event(tag)
     params = resolve(case)
     expected, size = straight(params)
     folder = root / f"case-{len(list(root.glob('case-*')))}"
@@ -329,6 +348,11 @@ KNOWN = [  # the failures issue 26 lists, as cases (each failed before it)
     Case(base_params("mlp", epochs=4, save_every=3), (Stop("term", "epoch", 0.3),)),  # no last.pt for epoch 2
     Case(base_params("cnn_tiny", epochs=3, eval_every=2, save_every=2, accumulate=2),
          (Stop("kill", "write", 0.5, flush=False), Stop("term", "step", 0.7))),
+    # found by the slow run: a focus step after a diagnosed epoch was diagnosed, and its weight copy leaked
+    Case({**base_params("mlp", epochs=3), "focus": {"k": 1},
+          "logging": {"tensorboard": False, "plot": False, "progress": "none",
+                      "diagnostics": {"images": 4, "every": 2, "histograms": False}}},
+         (Stop("term", "step", 0.63),)),
 ]
 
 
@@ -342,7 +366,8 @@ def root(tmp_path_factory):
     return tmp_path_factory.mktemp("interrupted")
 
 
-@pytest.mark.parametrize("case", KNOWN, ids=["early-stopping-best", "sigterm-save-every", "kill-mid-write"])
+@pytest.mark.parametrize("case", KNOWN, ids=["early-stopping-best", "sigterm-save-every", "kill-mid-write",
+                                             "diagnostics-focus"])
 def test_known_failures_resume_to_the_uninterrupted_run(case, straight, root):
     check_case(case, straight, root)
 
