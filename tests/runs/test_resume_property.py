@@ -353,6 +353,10 @@ KNOWN = [  # the failures issue 26 lists, as cases (each failed before it)
           "logging": {"tensorboard": False, "plot": False, "progress": "none",
                       "diagnostics": {"images": 4, "every": 2, "histograms": False}}},
          (Stop("term", "step", 0.63),)),
+    # found by the slow run: a focus pass (order before) crossed the FLOPs budget; stopped in it, the resumed
+    # run ended at once, where the uninterrupted one trained the epoch's first batches before stopping
+    Case({**base_params("mlp", epochs=2, accumulate=3), "data": {**base_params()["data"], "batch_size": 24},
+          "focus": {"k": 1, "order": "before", "pass": {"steps": 2}}}, (Stop("term", "step", 0.0),), budget=0.55),
 ]
 
 
@@ -367,7 +371,7 @@ def root(tmp_path_factory):
 
 
 @pytest.mark.parametrize("case", KNOWN, ids=["early-stopping-best", "sigterm-save-every", "kill-mid-write",
-                                             "diagnostics-focus"])
+                                             "diagnostics-focus", "budget-focus-before"])
 def test_known_failures_resume_to_the_uninterrupted_run(case, straight, root):
     check_case(case, straight, root)
 

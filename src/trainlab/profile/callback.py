@@ -50,7 +50,12 @@ class FlopsCounter(Callback):
 
     def on_fit_start(self, learner) -> None:
         self._count(learner)
-        self._check_budget(learner)  # a run the budget ended stays ended when resumed
+        # A run the budget ended stays ended when resumed. Between epochs, what the recorded epochs spent
+        # decides: the next epoch's focus pass (order before) may be done already, and the uninterrupted run
+        # only looks again after that epoch's first batch.
+        spent = self._so_far(learner) if learner.loop.batch else self.total
+        if self.budget is not None and self.per_sample and spent >= self.budget:
+            self._stop(learner, spent)
 
     def on_epoch_start(self, learner) -> None:
         self._count(learner)
@@ -64,8 +69,11 @@ class FlopsCounter(Callback):
 
     def _check_budget(self, learner) -> None:
         if self.budget is not None and self.per_sample and self._so_far(learner) >= self.budget:
-            learner.should_stop = True
-            learner.stop_reason = f"FLOPs budget reached: {self._so_far(learner):.3g} >= {self.budget:.3g}"
+            self._stop(learner, self._so_far(learner))
+
+    def _stop(self, learner, spent: float) -> None:
+        learner.should_stop = True
+        learner.stop_reason = f"FLOPs budget reached: {spent:.3g} >= {self.budget:.3g}"
 
     def on_epoch_end(self, learner) -> None:
         self.total, self._counted_samples = self._so_far(learner), learner.loop.samples
