@@ -172,6 +172,8 @@ class Learner:
                 break
             self.train_step(x, y)
         self.check_finite()
+        if self.stop_now:  # leaving at once: the epoch's metrics are computed when it is resumed and ends
+            return
         self.logs.update(flatten_metrics("train", self.train_metrics.compute()))
         lrs = [group["lr"] for group in self.optimizer.param_groups]
         self.logs["lr"] = lrs[0]
