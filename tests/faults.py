@@ -30,3 +30,26 @@ def full_disk_for(monkeypatch, name: str, after: int = 0) -> None:
         return real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fake)
+
+
+def fork_child(body) -> int:
+    """Run ``body()`` in a forked child (this process's imports carried over: no interpreter to start) and
+    return its pid; the child exits 0 when ``body`` returns, 1 when it raises (its traceback on stderr)."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 0
+        try:
+            body()
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+            code = 1
+        os._exit(code)
+    return pid
+
+
+def run_in_child(body) -> int:
+    """:func:`fork_child` and wait: how the child ended (-9 for SIGKILL, else its exit code)."""
+    _, status = os.waitpid(fork_child(body), 0)
+    return os.waitstatus_to_exitcode(status)

@@ -27,7 +27,11 @@ LEGACY = {"arch": "resnet18", "learning_rate": 0.01, "num_epochs": 2, "im_sz": 3
 # Values that broke the loader once (issue 20) or sit on a boundary of torch's types.
 SUSPICIOUS = [2**63, 2**64, 2**70, -(2**63) - 1, 1e40, -1e40, float("nan"), float("inf"), 1e-320, "x" * 10_000,
               "bogus", "meta", "1", "cuda:99", "2020-01-01", [1.5, 2.0], [0.9], [], {}, [1], [1, 2], True, 0, -1,
-              None, [100000, 100000], "\n\t", "ü\u2028"]
+              None, [100000, 100000], "\n\t", "ü\u2028", 10**309, -(10**400)]
+# Integer literals around Python's limits (issue 26): beyond float range (309+ digits) and beyond what Python
+# reads into an int (4,300 digits), as text, since json.dumps cannot even write the latter.
+LONG_NUMBERS = ["9" * 309, "1" + "0" * 309, "-" + "9" * 400, "1" * 4300, "1" * 4301, "-" + "7" * 5000,
+                "0x" + "f" * 4000, "1_" + "0" * 4400, "1" + "0" * 4400 + ".5", "1e400"]
 
 
 def schema_keys(model=None, prefix=""):
@@ -135,8 +139,16 @@ yaml_specials = st.sampled_from([
 @st.composite
 def params_files(draw):
     """(file name, bytes) of a params file: mutated settings as JSON or YAML, edited text, bombs, raw bytes."""
-    kind = draw(st.sampled_from(["json", "yaml", "edited", "bytes", "deep", "bomb", "special"]))
+    kind = draw(st.sampled_from(["json", "yaml", "edited", "bytes", "deep", "bomb", "special", "number"]))
     event(f"document: {kind}")
+    if kind == "number":  # a long integer literal in place of one of the settings
+        doc = draw(mutated_params())
+        key = draw(st.sampled_from(KEYS))
+        set_dotted(doc, key, "@NUMBER@")
+        name = draw(st.sampled_from(["params.json", "params.yaml"]))
+        text = json.dumps(doc) if name.endswith(".json") else yaml.safe_dump(doc)
+        return name, text.replace("'@NUMBER@'", "@NUMBER@").replace('"@NUMBER@"', "@NUMBER@").replace(
+            "@NUMBER@", draw(st.sampled_from(LONG_NUMBERS))).encode()
     if kind in ("json", "yaml", "edited"):
         doc = draw(mutated_params())
         name = draw(st.sampled_from(["params.json", "params.yaml"])) if kind == "edited" else f"params.{kind}"
@@ -154,7 +166,8 @@ def params_files(draw):
 
 overrides = st.lists(st.builds(lambda k, v: f"{k}={v}", st.sampled_from(KEYS) | st.text(max_size=8),
                                st.text(max_size=12) | st.sampled_from(["[1,", "2020-01-01", "&a [*a]", "1e40",
-                                                                         "9" * 30, "!!set {a}", "{a: 1}"])),
+                                                                         "9" * 30, "!!set {a}", "{a: 1}",
+                                                                         *LONG_NUMBERS])),
                      max_size=2)
 
 
@@ -257,6 +270,23 @@ def test_a_yaml_tag_for_another_type_is_refused_naming_it(tmp_path):
     (tmp_path / "params.yaml").write_text("data:\n  args: {x: !!set {a, b}}\n")
     with pytest.raises(ConfigError, match=r"the tag '!!set' is not allowed.*at line 2"):
         read_params(tmp_path / "params.yaml")
+
+
+@pytest.mark.parametrize("number", LONG_NUMBERS)
+@pytest.mark.parametrize("how", ["params.json", "params.yaml", "--set"])
+def test_a_long_integer_is_refused_in_one_line(tmp_path, number, how):
+    """Before issue 26: OverflowError (309+ digits, formatting the refusal) or ValueError (4,300+ digits)."""
+    if how == "--set":
+        (tmp_path / "params.json").write_text("{}")
+        sets = [f"train.seed={number}"]
+    else:
+        text = '{"train": {"seed": %s}}' % number if how == "params.json" else f"train:\n  seed: {number}\n"
+        (tmp_path / how).write_text(text)
+        sets = []
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, sets)
+    check_one_line(info.value)
+    assert "train.seed" in str(info.value) or "not valid" in str(info.value)
 
 
 def test_overrides_cannot_smuggle_what_files_cannot():

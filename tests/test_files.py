@@ -1,6 +1,7 @@
 import errno
 import os
 import pickle
+import stat
 
 import pytest
 import torch
@@ -84,3 +85,30 @@ def test_writing_says_whether_the_previous_file_is_intact(tmp_path):
     assert "intact" not in str(info.value)
     message = str(storage_error(OSError(errno.ENOTDIR, "Not a directory", "/a/b"), "/a/b/c"))
     assert "a part of the path is a file" in message and "(ENOTDIR)" in message
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_atomically_written_files_honour_the_umask(tmp_path, umask, mode):
+    from trainlab.files import atomic_write_bytes, current_umask
+
+    old = os.umask(umask)
+    try:
+        assert current_umask() == umask
+        atomic_write_bytes(tmp_path / "history.json", b"{}")  # before: 0o600 whatever the umask
+        assert stat.S_IMODE((tmp_path / "history.json").stat().st_mode) == mode
+    finally:
+        os.umask(old)
+
+
+def test_a_training_writes_files_others_can_read(tmp_path, tiny_params):
+    from trainlab.config import parse_config
+    from trainlab.runs import run_experiment
+
+    old = os.umask(0o022)
+    try:
+        run_experiment(tmp_path, parse_config({**tiny_params, "train": {"epochs": 1}}))
+    finally:
+        os.umask(old)
+    for name in ("checkpoints/last.pt", "checkpoints/best.pt", "history.json", "metrics_val_best.json",
+                 "params.resolved.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name

@@ -130,6 +130,14 @@ class StorageError(TrainlabError):
     """A file or folder cannot be written or read: read-only, disk full, a file where a folder must be."""
 
 
+class FolderBusyError(TrainlabError):
+    """Another process holds the experiment folder (a training, a search trial, an evolve run)."""
+
+
+class FeatureError(TrainlabError):
+    """A feature's registration module (``trainlab.<feature>.feature`` or an entry point) cannot be imported."""
+
+
 class UnsupportedLayerError(TrainlabError):
     """A transform or counter met a layer or graph node it cannot handle."""
 

@@ -23,6 +23,7 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,15 +120,41 @@ def check_writable(*folders: Path) -> None:
             os.unlink(tmp)
 
 
+def current_umask() -> int:
+    """This process's umask (thread-safe on Linux: read from /proc, not set and reset).
+
+    Example:
+        >>> 0 <= current_umask() <= 0o777
+        True
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_GUARD:  # elsewhere the only way to read it is to set it
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+_UMASK_GUARD = threading.Lock()
+
+
 def atomic_write_bytes(path: Path, data: bytes, *, hint: str = "") -> None:
     """Write ``data`` to ``path`` atomically; an ``OSError`` (read-only, disk full, a file where the folder
     should be) raises :class:`StorageError`, which says whether the previous ``path`` is intact (it always is)
-    and ends with ``hint`` (default: what frees the fault)."""
+    and ends with ``hint`` (default: what frees the fault). The file gets the mode ``open`` would give a new
+    file (0o666 less the umask: 0o644 under the usual 022), not mkstemp's 0o600, so others on a shared
+    machine read it as they read the user's other files."""
     path = Path(path)
     with writing(path, hint=hint):
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # mode 0o600
         try:
+            os.fchmod(fd, 0o666 & ~current_umask())
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
@@ -141,6 +168,28 @@ def atomic_write_bytes(path: Path, data: bytes, *, hint: str = "") -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+_TEMPORARY = re.compile(r"^(\..+\.[a-z0-9_]{8}\.tmp|\.trainlab-write-test\.[a-z0-9_]{8})$")  # names mkstemp gave above
+
+
+def remove_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporary files :func:`atomic_write_bytes` and :func:`check_writable` left in ``folder`` when
+    their process was killed (``.last.pt.k3j4h5g6.tmp``); return them. Only for a folder no other process
+    writes to (the caller holds its lock): a running writer's temporary file is not stale.
+
+    Example:
+        >>> folder = Path(tempfile.mkdtemp()); _ = (folder / ".last.pt.k3j4h5g6.tmp").write_bytes(b"half")
+        >>> [p.name for p in remove_temporaries(folder)], sorted(folder.iterdir())
+        (['.last.pt.k3j4h5g6.tmp'], [])
+    """
+    removed = []
+    for path in sorted(Path(folder).glob(".*")) if Path(folder).is_dir() else []:
+        if _TEMPORARY.match(path.name) and path.is_file():
+            with writing(path, doing="remove the stale temporary file"):
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -22,11 +22,12 @@ import pkgutil
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from .errors import TrainlabError, UnknownNameError, echo, listing
+from .errors import FeatureError, TrainlabError, UnknownNameError, echo, listing
 
 T = TypeVar("T")
 ENTRY_POINT_GROUP = "trainlab.features"
-_features_loaded = False
+_features: dict[str, str] | None = None  # each feature module -> "" (imported) or why its import failed
+_loading = False
 
 
 def close_matches(name: str, choices: list[str], n: int = 3) -> str:
@@ -56,13 +57,39 @@ def feature_modules() -> list[str]:
 
 
 def load_features() -> None:
-    """Import every feature's registration module once (see :func:`feature_modules`)."""
-    global _features_loaded
-    if _features_loaded:
-        return
-    _features_loaded = True  # set first: a feature that looks something up while loading must not recurse
-    for name in feature_modules():
+    """Import every feature's registration module once (see :func:`feature_modules`).
+
+    A module whose import fails does not keep the others from loading; it raises :class:`FeatureError`
+    naming it (now and at every later call: the registries it would fill stay incomplete).
+
+    Example:
+        >>> load_features()  # trainlab's own features import cleanly
+    """
+    global _features, _loading
+    if _features is None and not _loading:  # a feature that looks something up while loading must not recurse
+        _loading = True
+        try:
+            _features = {name: _import(name) for name in feature_modules()}
+        finally:
+            _loading = False
+    failed = {name: why for name, why in (_features or {}).items() if why}
+    if failed:
+        name, why = next(iter(failed.items()))
+        more = f" (and {listing(list(failed)[1:])})" if len(failed) > 1 else ""
+        raise FeatureError(f"the trainlab feature {name}{more} cannot be imported ({why}); the other features "
+                           f"are loaded. Install what it needs, or uninstall the package that declares it under "
+                           f"the {ENTRY_POINT_GROUP!r} entry point.")
+
+
+def _import(name: str) -> str:
+    """Import ``name``; "" when that worked, else why not (one line)."""
+    try:
         importlib.import_module(name)
+    except Exception as e:  # any error of a broken or half-installed feature
+        text = " ".join(str(e).split())
+        text = text if len(text) <= 100 else text[:99] + "…"
+        return f"{type(e).__name__}: {text}" if text else type(e).__name__
+    return ""
 
 
 class _Lazy:

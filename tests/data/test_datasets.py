@@ -84,7 +84,7 @@ def test_synthetic_options_and_errors():
 
 def test_max_train_samples_and_channel_check():
     data = data_from_config(DataConfig(name="digits", max_train_samples=100), seed=0)
-    assert abs(data.train.num_samples - 100) <= 5
+    assert data.train.num_samples == 100
     with pytest.raises(DataError, match="channels"):
         data_from_config(DataConfig(name="digits", mean=[0.1, 0.2], std=[1, 1]), seed=0)
 
@@ -97,3 +97,35 @@ def test_digits_are_read_as_scikit_learn_loads_them():
     images, labels = digits_arrays()
     d = load_digits()
     assert np.array_equal(images, d.images) and np.array_equal(labels, d.target) and labels.dtype.kind == "i"
+
+
+@pytest.mark.parametrize("samples", [1, 3, 9, 10, 11])
+def test_max_train_samples_keeps_exactly_that_many_even_below_the_class_count(samples):
+    data = data_from_config(DataConfig(name="digits", max_train_samples=samples), seed=0)  # before: 1 -> refused,
+    assert data.train.num_samples == samples  # "has no training samples" (each class's share rounded to 0)
+
+
+def test_image_size_or_channels_a_dataset_ignores_are_refused(fake_fashion):
+    with pytest.raises(DataError, match=r"^data.image_size is \[20000, 20000\], but dataset 'fashion-mnist' does not "
+                                        r"resize: its images are 28×28. Remove data.image_size"):
+        data_from_config(DataConfig(name="fashion-mnist", root=str(fake_fashion), image_size=(20000, 20000)), seed=0)
+    with pytest.raises(DataError, match="data.channels is 3, but dataset 'digits' does not convert"):
+        data_from_config(DataConfig(name="digits", channels=3), seed=0)
+    data = data_from_config(DataConfig(name="fashion-mnist", root=str(fake_fashion), image_size=(28, 28)), seed=0)
+    assert data.input_shape == (1, 28, 28)  # what it already is: nothing to refuse
+
+
+def test_given_mean_and_std_need_no_statistics_and_their_memory(tmp_path, monkeypatch):
+    from PIL import Image
+
+    for c in ("a", "b"):
+        (tmp_path / "train" / c).mkdir(parents=True)
+        for i in range(12):
+            Image.new("L", (4, 4), 40 * i % 255).save(tmp_path / "train" / c / f"{i}.png")
+    image = 3 * 200 * 200  # bytes of one image as the data builds it: 3×200×200 uint8
+    monkeypatch.setattr("trainlab.data.memory.available_memory", lambda: 20 * image)  # 10 images' worth usable
+    cfg = dict(name="folder", root=str(tmp_path), image_size=(200, 200), batch_size=1, valid_fraction=0.2)
+    with pytest.raises(DataError, match="the normalization statistics .* Or set data.mean and data.std"):
+        data_from_config(DataConfig(**cfg), seed=0)
+    data = data_from_config(DataConfig(**cfg, mean=[0.5] * 3, std=[0.25] * 3), seed=0)  # before: the same refusal
+    assert data.mean == [0.5] * 3 and data.train.num_samples == 20

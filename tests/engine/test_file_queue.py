@@ -32,9 +32,26 @@ def test_files_are_written_in_order_and_a_failure_stops_the_later_ones(tmp_path,
     with pytest.raises(OSError, match="disk full"):
         queue.flush()
     assert not (tmp_path / "after").exists()
-    queue.submit(tmp_path / "c", b"c")  # the error was reported once; writing goes on
+    for _ in range(2):  # once reported, the failure stays: no later file of this run is ever written
+        with pytest.raises(OSError, match="disk full"):
+            queue.submit(tmp_path / "c", b"c")
+        with pytest.raises(OSError, match="disk full"):
+            queue.flush()
+    assert not (tmp_path / "c").exists() and queue._thread is None
+    queue.reset()  # a new run of writes (Learner.fit calls it)
+    queue.submit(tmp_path / "c", b"c")
     queue.flush()
-    assert (tmp_path / "c").read_bytes() == b"c" and queue._thread is None
+    assert (tmp_path / "c").read_bytes() == b"c"
+
+
+def test_a_failure_not_reported_yet_is_raised_by_reset(tmp_path, monkeypatch):
+    monkeypatch.setattr(files_module, "atomic_write_bytes", lambda path, data, hint="": (_ for _ in ()).throw(
+        OSError("disk full")))
+    queue = FileQueue()
+    queue.submit(tmp_path / "a", b"a")
+    with pytest.raises(OSError, match="disk full"):
+        queue.reset()
+    queue.reset()  # reported now: forgotten
 
 
 class FailAtEpoch(Callback):

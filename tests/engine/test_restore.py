@@ -24,6 +24,9 @@ PARAMS = {"data": {"name": "synthetic", "batch_size": 16, "args": {"samples": 96
           "logging": {"tensorboard": False, "plot": False, "progress": "none"}}
 
 
+ES = "EarlyStopping(monitor=valid.loss, mode=min)"  # its state key
+
+
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     """A real checkpoint (2 epochs, one-cycle, early stopping: every kind of state) as the state dict."""
@@ -85,8 +88,10 @@ def test_the_untouched_checkpoint_resumes_and_evaluates(saved):
     (lambda s: s["optimizer"]["param_groups"][0].update(lr="fast"), "lr is 'fast'"),
     (lambda s: s["optimizer"]["state"][0].update(exp_avg=torch.zeros(2)), "optimizer state 'exp_avg' of parameter 0"),
     (lambda s: s["callbacks"]["LRSchedule"].update(total_steps="x"), "total_steps is 'x'"),
-    (lambda s: s["callbacks"]["EarlyStopping"].update(best="x"), "best is 'x'"),
-    (lambda s: s["callbacks"]["EarlyStopping"].pop("best"), "callback state this run cannot restore (KeyError"),
+    (lambda s: s["callbacks"][ES].update(best="x"), "best is 'x'"),
+    (lambda s: s["callbacks"][ES].pop("best"), "callback state this run cannot restore (KeyError"),
+    (lambda s: s["callbacks"][ES].update(best_weights={"fc.weight": torch.zeros(2)}),
+     "its best weights do not fit the model"),
     (lambda s: s.update(format=7), "checkpoint format 7"),
     (lambda s: s.update(format=torch.zeros(3)), "checkpoint format tensor"),
     (lambda s: s.update(scaler=torch.zeros(3)), None),  # float32 runs ignore a scaler state

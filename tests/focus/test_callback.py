@@ -162,3 +162,46 @@ def test_choose_on_accepts_only_valid_or_test():
 
     with pytest.raises(ConfigError, match="choose_on 'train'"):
         FocusCallback(FocusLearning(), choose_on="train")
+
+
+@pytest.mark.parametrize("strategy, focused_epochs", [
+    (FocusLearning, [2, 4, 5]),  # after: on the validated epochs (every 2nd and the last)
+    (ReversedFocusLearning, [1, 3, 5]),  # before: epoch 1, then after each validated epoch
+])
+def test_with_eval_every_focus_decides_where_a_validation_is(strategy, focused_epochs):
+    learner = focus_learner(strategy(k=1), eval_every=2)  # when: always = every validated epoch (docs/focus.md)
+    spy = spy_on(learner)
+    learner.fit(5)
+    rows = learner.history.rows
+    assert [r["epoch"] for r in rows if r.get("focus.steps", 0) > 0] == focused_epochs
+    assert sorted({e + 1 for phase, e, _ in spy.calls if phase == "focus"}) == focused_epochs
+    assert [r["epoch"] for r in rows if "valid.loss" in r] == [2, 4, 5]
+
+
+def test_an_epoch_that_a_stop_cuts_short_gets_no_focus_pass():
+    class Budget(Callback):  # like train.flops_budget: stops in the middle of epoch 2
+        def on_train_batch_end(self, learner):
+            if learner.loop.epoch == 1 and learner.loop.batch == 2:
+                learner.should_stop = True
+
+    learner = focus_learner(FocusLearning(k=1), callbacks=[Budget()]).fit(4)
+    assert [r["epoch"] for r in learner.history.rows] == [1, 2] and "valid.loss" in learner.history.rows[-1]
+    assert learner.history.rows[0]["focus.steps"] > 0 and "focus.steps" not in learner.history.rows[-1]
+
+
+def test_focus_on_a_task_without_a_class_per_sample_is_refused_at_setup():
+    from trainlab.config import parse_config
+    from trainlab.engine.factory import learner_from_config
+
+    from ..detection.helpers import scene_params
+
+    ocr = {"data": {"name": "digit-strings", "batch_size": 16, "args": {"height": 16, "lines": [24, 8, 8],
+                                                                         "max_length": 3}},
+           "model": {"name": "crnn", "args": {"channels": 4, "hidden": 16}}, "train": {"count_flops": False},
+           "logging": {"progress": "none", "tensorboard": False, "plot": False}}
+    for params in (scene_params(), ocr):
+        cfg = parse_config({**params, "focus": {"k": 1}})
+        with pytest.raises(ConfigError, match=r"^focus needs one class per training sample .* this run's task "
+                                              r"\((DetectionTask|CTCTask)\) has none") as info:
+            learner_from_config(cfg, None)
+        assert "\n" not in str(info.value)

@@ -47,6 +47,38 @@ def test_update_ratio_and_grad_norm_match_sgd_by_hand():
     assert row["weight_norm"] == pytest.approx(float(model[1].weight.detach().norm()), rel=1e-5)
 
 
+def test_an_extra_pass_after_the_epoch_is_not_what_gets_diagnosed():
+    """Focus passes step the optimizer after the epoch's pass: the diagnosed step stays the epoch's last own
+    one, and nothing of the focus steps lingers into the next epoch (before: a focus step's gradients were
+    recorded, and its weight copy leaked, which made a resumed run differ)."""
+    from trainlab.focus import FocusCallback, FocusLearning
+
+    data = data_from_config(DataConfig(name="synthetic", batch_size=64, args={"samples": 128, "image_size": 4}),
+                            seed=0)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 4, bias=False))
+
+    class Spy(Callback):  # the gradient of the epoch's last own step (focus steps fire no batch hooks)
+        run_after = (LayerDiagnostics,)
+
+        def on_train_batch_start(self, learner):
+            self.own = True
+
+        def on_before_optimizer_step(self, learner):
+            if getattr(self, "own", False):
+                self.grad = model[1].weight.grad.clone()
+
+        def on_train_batch_end(self, learner):
+            self.own = False
+
+    spy, diag = Spy(), LayerDiagnostics(images=8)
+    learner = Learner(model, data, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                      callbacks=[FocusCallback(FocusLearning(k=1)), diag, spy]).fit(1)
+    assert learner.history[-1]["focus.steps"] > 0
+    assert learner.history[-1]["diagnostics"]["1"]["grad_norm"] == pytest.approx(float(spy.grad.norm()), rel=1e-5)
+    assert diag._before is None and diag.state_dict() == {"grads": {}, "updates": {}}
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     exp = write_exp(tmp_path_factory.mktemp("diag") / "digits",

@@ -124,3 +124,21 @@ def test_pickled_module_is_refused_by_weights_only(tmp_path: Path) -> None:
     torch.save(nn.Linear(2, 2), path)  # a whole pickled module, not weights_only-loadable
     with pytest.raises(ModelError, match="module.pt"):
         load_pretrained(build_model("cnn_tiny", num_classes=10, in_channels=1, input_size=(8, 8)), path)
+
+
+def test_a_file_that_is_no_state_dict_lists_its_keys_readably(tmp_path: Path) -> None:
+    from trainlab.engine.checkpoint import load_checkpoint
+    from trainlab.errors import CheckpointError
+
+    full = {k: 0 for k in ("format", "optimizer", "scaler", "loop", "rng", "history", "train_metrics",
+                           "class_names", "callbacks", "config", "versions")}  # a checkpoint whose weights are lost
+    torch.save(full, tmp_path / "last.pt")
+    with pytest.raises(ModelError) as info:
+        load_pretrained(_resnet(), tmp_path / "last.pt")
+    message = str(info.value)  # before: "['callbacks', 'class_names', 'config', 'fo…' (list of 11)"
+    assert ("holds a dict with keys callbacks, class_names, config, format, history, loop, optimizer, rng, scaler, "
+            "… (11 in all), not a "
+            "state dict; pass a torchvision state dict") in message and " … " not in message.replace(", … (", "")
+    torch.save(_resnet().state_dict(), tmp_path / "weights.pt")
+    with pytest.raises(CheckpointError, match=r"holds a dict with keys bn1\.bias, bn1\.num_batches_tracked, .* \(122 in all\), not"):
+        load_checkpoint(tmp_path / "weights.pt")

@@ -6,6 +6,7 @@ import json
 
 from trainlab.cli import build_parser
 from trainlab.runs import run_outputs
+from trainlab.runs.lock import LOCK_FILE
 from trainlab.verbs import declared_verbs
 
 # how each verb that writes into EXP is run on the folder (EXP stands for it)
@@ -52,7 +53,8 @@ def test_restart_moves_every_file_the_verbs_wrote(tmp_path, tiny_params, capsys)
     for argv in verbs.values():
         assert main([str(exp) if a == "EXP" else a for a in argv]) == 0, argv
     capsys.readouterr()
-    written = sorted(p.name for p in exp.iterdir() if p.name != "params.json")
+    kept = ("params.json", LOCK_FILE)  # the params and the folder's lock stay where they are
+    written = sorted(p.name for p in exp.iterdir() if p.name not in kept)
     patterns = run_outputs()
     undeclared = [name for name in written if not any(fnmatch.fnmatch(name, pat) for pat in patterns)]
     assert undeclared == [], "declare these outputs where they are written (trainlab.runs.declare_outputs)"
@@ -61,5 +63,5 @@ def test_restart_moves_every_file_the_verbs_wrote(tmp_path, tiny_params, capsys)
     assert main(["train", str(exp), "--restart"]) == 0
     (stamp,) = (exp / "archive").iterdir()
     assert sorted(p.name for p in stamp.iterdir()) == written
-    left = {p.name for p in exp.iterdir()} - {"params.json", "archive"}
+    left = {p.name for p in exp.iterdir()} - {*kept, "archive"}
     assert not left & {"metrics_valid.json", "interpret.md", "lr_find.json", "viz", "export", "model.svg"}

@@ -9,6 +9,7 @@ Example:
 """
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 from pathlib import Path
@@ -23,7 +24,8 @@ from ..registry import close_matches
 from .legacy import is_legacy, translate_legacy
 from .schema import Config
 from .sections import config_model
-from .text import MAX_DEPTH, MAX_PARAMS_BYTES, check_plain, parse_yaml, short_key, syntax_message
+from .text import (MAX_DEPTH, MAX_PARAMS_BYTES, check_plain, describe_int, parse_json, parse_yaml, short_key,
+                   syntax_message)
 
 PARAMS_FILES = ("params.json", "params.yaml", "params.yml")
 
@@ -59,7 +61,7 @@ def read_params(path: Path) -> dict[str, Any]:
     text = read_text(path, what="params file", max_bytes=MAX_PARAMS_BYTES)
     is_yaml = path.suffix in (".yaml", ".yml")
     try:
-        raw = parse_yaml(text) if is_yaml else json.loads(text)
+        raw = parse_yaml(text) if is_yaml else parse_json(text)
     except (json.JSONDecodeError, yaml.YAMLError) as e:
         raise ConfigError(f"{path}: not valid {'YAML' if is_yaml else 'JSON'}: {syntax_message(e)}.") from None
     except RecursionError:
@@ -81,7 +83,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         {'train': {'epochs': 5}, 'data': {'root': '2020-01-01'}}
     """
     check_plain(raw, "params")
-    out = json.loads(json.dumps(raw))  # deep copy of plain data
+    out = copy.deepcopy(raw)  # not through JSON text: a YAML 0x... literal can be too long to print
     for item in overrides:
         key, sep, text = str(item).partition("=")
         if not sep or not key.strip():
@@ -123,6 +125,8 @@ MAX_REPORTED = 3  # validation problems named in one message; the rest are count
 
 def _shown(value: Any, limit: int = 60) -> str:
     """A received value as JSON (the params file's notation), cut to ``limit`` characters."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return describe_int(value)
     try:
         text = json.dumps(value, default=str, ensure_ascii=False)
     except (ValueError, RecursionError):

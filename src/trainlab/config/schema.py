@@ -12,6 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticUndefined
 
+from .text import describe_int
+
 INT64_MAX = 2**63 - 1  # every integer setting fits in 64 bits (seeds, sizes and counts go to torch)
 FLOAT32_MAX = 3.4e38  # every number fits in float32 (learning rates and factors become float32 tensors)
 
@@ -20,7 +22,7 @@ def _fits_torch(value: Any) -> Any:
     """``value`` if every number in it fits torch's int64 and float32 ranges, else ValueError."""
     for v in (value if isinstance(value, list | tuple) else [value]):
         if isinstance(v, int) and not isinstance(v, bool) and not -INT64_MAX - 1 <= v <= INT64_MAX:
-            raise ValueError(f"{v:.3g} is beyond 64 bits; use a number of at most {INT64_MAX}")
+            raise ValueError(f"{describe_int(v)} is beyond 64 bits; use a number of at most {INT64_MAX}")
         if isinstance(v, float) and abs(v) > FLOAT32_MAX:
             raise ValueError(f"{v:.3g} is beyond float32; use a number of at most {FLOAT32_MAX:.2g}")
     return value

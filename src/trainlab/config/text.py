@@ -19,6 +19,7 @@ import yaml
 from ..errors import ConfigError, echo, one_line
 
 MAX_DEPTH = 24  # params nest a few levels (section.key.args.option); deeper is a broken or hostile file
+MAX_INT_DIGITS = 4300  # the most decimal digits Python turns into an int (sys.get_int_max_str_digits)
 MAX_VALUES = 20_000  # values in a params document after YAML aliases are expanded
 MAX_PARAMS_BYTES = 2**20
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
@@ -43,6 +44,17 @@ def _refuse_tag(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
         None, None, f"the tag {echo(tag, 40)} is not allowed (params hold mappings, lists, text, numbers, "
         "true/false, null); quote the value to keep it as text", node.start_mark)
 
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
+    try:
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+    except ValueError:  # more than MAX_INT_DIGITS digits: Python refuses to read it
+        raise yaml.constructor.ConstructorError(
+            None, None, f"a number of {len(node.value):,} characters is too long (params numbers fit in 64 bits)",
+            node.start_mark) from None
+
+
+_ParamsLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 for _tag in (_TIMESTAMP, "tag:yaml.org,2002:binary", "tag:yaml.org,2002:set", "tag:yaml.org,2002:omap",
              "tag:yaml.org,2002:pairs", None):
@@ -91,6 +103,48 @@ def parse_yaml(text: str) -> Any:
         return loader.construct_document(node)
     finally:
         loader.dispose()
+
+
+def parse_json(text: str) -> Any:
+    """Parse JSON text as params data; errors are :class:`json.JSONDecodeError` (an integer too long for
+    Python to read, more than :data:`MAX_INT_DIGITS` digits, included).
+
+    Example:
+        >>> parse_json('{"train": {"epochs": 3}}')
+        {'train': {'epochs': 3}}
+    """
+    decoder = json.JSONDecoder(parse_int=_json_int)
+    try:
+        return decoder.decode(text)
+    except _LongNumber as e:
+        raise json.JSONDecodeError(str(e), text, text.find(e.digits)) from None
+
+
+class _LongNumber(ValueError):
+    def __init__(self, digits: str) -> None:
+        super().__init__(f"a number of {len(digits):,} digits is too long (params numbers fit in 64 bits)")
+        self.digits = digits
+
+
+def _json_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise _LongNumber(digits)
+    return int(digits)
+
+
+def describe_int(value: int) -> str:
+    """An integer as a message shows it, whatever its size (Python cannot print one of more than
+    :data:`MAX_INT_DIGITS` digits, nor format one beyond float range as ``1.2e+30``).
+
+    Example:
+        >>> describe_int(2**64), describe_int(10**400)
+        ('1.84e+19', 'a 401-digit integer')
+    """
+    if value.bit_length() <= 1000:
+        return f"{value:.3g}"
+    if value.bit_length() <= 14_000:  # within what str() prints
+        return f"a {len(str(abs(value)))}-digit integer"
+    return f"an integer of about {int(value.bit_length() * 0.30103) + 1:,} digits"
 
 
 def short_key(key: str, limit: int = 80) -> str:

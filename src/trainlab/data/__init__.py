@@ -19,7 +19,7 @@ from .augment import BatchPipeline, channel_stats
 from .datasets import DATASETS, TASK_DATASETS, ArraySplit, FileSplit, RawData, Split, take
 from .loaders import BatchLoader, StreamLoader, TensorLoader
 from .memory import check_memory
-from .splits import stratified_split
+from .splits import stratified_split, stratified_subset
 
 __all__ = ["DATASETS", "TASK_DATASETS", "DataBundle", "BatchLoader", "TensorLoader", "StreamLoader", "BatchPipeline",
            "data_from_config", "stratified_split"]
@@ -65,15 +65,31 @@ def _item_shape(split: Split) -> tuple[int, ...] | None:
     return (channels, *size) if size and channels else None
 
 
-def _check_memory(cfg, split: Split, stats_samples: int) -> None:
-    """Refuse, before decoding anything, settings whose statistics sample or batches would not fit in memory."""
+def _check_resizing(cfg, split: Split) -> None:
+    """Refuse data.image_size / data.channels where the dataset keeps its own (fashion-mnist is 28×28)."""
+    shape = _item_shape(split)
+    if shape is None:
+        return
+    if cfg.image_size is not None and tuple(shape[1:]) != tuple(cfg.image_size):
+        raise DataError(f"data.image_size is {list(cfg.image_size)}, but dataset {cfg.name!r} does not resize: its "
+                        f"images are {shape[1]}×{shape[2]}. Remove data.image_size (datasets that read image "
+                        "files, e.g. folder, resize to it).")
+    if cfg.channels is not None and shape[0] != cfg.channels:
+        raise DataError(f"data.channels is {cfg.channels}, but dataset {cfg.name!r} does not convert: its images "
+                        f"have {shape[0]} channel(s). Remove data.channels (datasets that read image files, e.g. "
+                        "folder, convert to it).")
+
+
+def _check_memory(cfg, split: Split, stats_samples: int, *, statistics: bool = True) -> None:
+    """Refuse, before decoding anything, settings whose statistics sample (``statistics``: computed, not
+    given as data.mean/std) or batches would not fit in memory."""
     shape = _item_shape(split)
     if shape is None:
         return
     per_item = math.prod(shape)
     size = "×".join(map(str, shape))
     hint = "Lower data.image_size." if cfg.image_size else "Use smaller images."
-    if isinstance(split, FileSplit):
+    if isinstance(split, FileSplit) and statistics:
         check_memory(stats_samples * per_item, f"the normalization statistics ({stats_samples} images of {size})",
                      hint=hint + (" Or set data.mean and data.std." if cfg.mean is None else ""))
     # a batch on its way to the model: uint8 images, then float32 (normalized, augmented)
@@ -83,7 +99,7 @@ def _check_memory(cfg, split: Split, stats_samples: int) -> None:
 
 def _stats_sample(split: Split, n: int) -> torch.Tensor:
     if isinstance(split, ArraySplit):
-        return split.images
+        return split.images if n > 1 else split.images[:1]
     return torch.stack([split.dataset[i][0] for i in range(n)])  # file-backed: estimate from a sample
 
 
@@ -114,8 +130,7 @@ def data_from_config(cfg, *, seed: int, device: str | torch.device = "cpu", rank
         keep, carved = stratified_split(train.targets, cfg.valid_fraction, seed=split_seed)
         train, valid = take(train, keep), take(train, carved)
     if cfg.max_train_samples and cfg.max_train_samples < len(train.targets):
-        keep, _ = stratified_split(train.targets, 1 - cfg.max_train_samples / len(train.targets), seed=split_seed)
-        train = take(train, keep)
+        train = take(train, stratified_subset(train.targets, cfg.max_train_samples, seed=split_seed))
     if len(train.targets) == 0:
         raise DataError(f"dataset {cfg.name!r} has no training samples.")
     for split_name, split in (("valid", valid), ("test", raw.test)):
@@ -124,10 +139,12 @@ def data_from_config(cfg, *, seed: int, device: str | torch.device = "cpu", rank
                             f"train samples in {len(raw.class_names)} classes); use more data"
                             + (", or raise data.valid_fraction." if split_name == "valid" else "."))
     _check_labels(cfg.name, {"train": train, "valid": valid, "test": raw.test}, len(raw.class_names))
-    stats_samples = min(len(train.targets), 2000)
-    _check_memory(cfg, train, stats_samples)
+    _check_resizing(cfg, train)
+    given = cfg.mean is not None and cfg.std is not None  # then one image tells the channels; no statistics
+    stats_samples = 1 if given else min(len(train.targets), 2000)
+    _check_memory(cfg, train, stats_samples, statistics=not given)
     sample = _stats_sample(train, stats_samples)
-    mean, std = channel_stats(sample)
+    mean, std = (cfg.mean, cfg.std) if given else channel_stats(sample)
     mean, std = cfg.mean or mean, cfg.std or std
     if len(mean) != sample.shape[1] or len(std) != sample.shape[1]:
         raise DataError(f"data.mean/std have {len(mean)}/{len(std)} values but the images have "

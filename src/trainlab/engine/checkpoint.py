@@ -15,6 +15,7 @@ import torch
 
 from ..errors import CheckpointError, ConfigError, echo
 from ..files import atomic_write_bytes, load_torch_file
+from ..models.weights import key_listing
 
 CHECKPOINT_HINT = "Free some space (or make the folder writable), then continue with trainlab train EXP --resume."
 
@@ -50,7 +51,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist; train first (trainlab train EXP).")
     state = load_torch_file(path, what="checkpoint", error=CheckpointError, map_location=map_location)
     if not isinstance(state, dict) or "model" not in state:
-        held = f"a dict with keys {echo(sorted(map(str, state)), 80)}" if isinstance(state, dict) else \
+        held = f"a dict with keys {key_listing(state)}" if isinstance(state, dict) else \
             f"a {type(state).__name__}"
         raise CheckpointError(f"{path} is not a trainlab checkpoint: it holds {held}, not a dict with the "
                               "model's weights under 'model'. Pass a checkpoint written by trainlab train.")

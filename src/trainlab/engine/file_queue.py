@@ -8,8 +8,9 @@ folder, for 4-6 files an epoch). Training need not wait for it: the Learner hand
   file, fsync, rename, fsync of the folder), so a crash at any moment leaves the old or the new file,
   complete;
 - files are written in the order they were queued, so ``history.json`` never describes an epoch whose
-  ``last.pt`` is not on disk yet; after a failed write nothing more is written (the next ``submit`` or
-  ``flush`` raises the error);
+  ``last.pt`` is not on disk yet; after a failed write nothing more is written: the files queued behind it
+  are dropped, and every later ``submit`` or ``flush`` raises the error, until :meth:`FileQueue.reset`
+  (``Learner.fit`` calls it when it starts: a new run of writes);
 - ``Learner.fit`` flushes before it returns or re-raises, and ``Learner.save`` writes synchronously
   after a flush.
 
@@ -45,11 +46,12 @@ class FileQueue:
     def __init__(self, max_pending: int = 8) -> None:
         self._jobs: queue.Queue[tuple[Path, bytes, str] | None] = queue.Queue(maxsize=max_pending)
         self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
+        self._error: BaseException | None = None  # the first failed write; set only by the writer thread
+        self._reported = False  # whether _error was raised to the training thread
 
     def submit(self, path: Path, data: bytes, *, hint: str = "") -> None:
         """Queue ``data`` to be written to ``path`` (atomically, after everything queued before); ``hint`` ends
-        the error a failed write raises."""
+        the error a failed write raises. After a failed write, raises that error and queues nothing."""
         self._raise()
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="trainlab-files", daemon=True)
@@ -64,10 +66,25 @@ class FileQueue:
             self._thread = None
         self._raise()
 
+    def reset(self) -> None:
+        """Wait for the queued files, then forget a failed write that was reported (raised by ``submit`` or
+        ``flush``) already, so writing may start again; one not reported yet is raised now.
+
+        Example:
+            >>> FileQueue().reset()  # nothing failed: nothing to forget
+        """
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join()
+            self._thread = None
+        if not self._reported:
+            self._raise()
+        self._error, self._reported = None, False
+
     def _raise(self) -> None:
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
+        if self._error is not None:  # kept: no later file may be written after it
+            self._reported = True
+            raise self._error
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
@@ -75,5 +92,5 @@ class FileQueue:
                 if self._error is None:  # after a failure, later files (which describe later state) are dropped
                     path, data, hint = job
                     atomic_write_bytes(path, data, hint=hint)
-            except BaseException as e:  # handed to the training thread by the next submit or flush
+            except BaseException as e:  # handed to the training thread by every later submit or flush
                 self._error = e

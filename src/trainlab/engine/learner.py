@@ -56,8 +56,16 @@ class Learner:
 
     State a callback may read or change: ``loop`` (epoch, batch, step and sample counters), ``logs`` (this
     epoch's metrics), ``history``, ``loss`` (last batch loss, a tensor), ``did_step``, ``optimizer``,
-    ``model``; ``should_stop = True`` ends the run once the current epoch is validated and recorded,
-    ``stop_now = True`` (with should_stop) leaves it at once, to be resumed mid-epoch.
+    ``model``. Two flags end a run (``fit`` clears both when it starts):
+
+    - ``should_stop = True`` ends the run: set during the training pass, the epoch stops at the next
+      optimizer step (never inside an accumulation group) and counts as the run's last, short epoch; that
+      epoch is validated (whatever ``eval_every`` says), recorded and checkpointed like any last epoch.
+      Set later in the epoch (early stopping, in ``on_epoch_end``), the epoch completes as usual. A callback
+      that ends runs sets it again in ``on_fit_start`` when its condition still holds, so a resumed run
+      ends where the uninterrupted one did (a run resumed in a cut epoch finishes that epoch at once).
+    - ``stop_now = True`` (with ``should_stop``; a signal sets both) leaves at once: the epoch in progress
+      is neither validated nor counted, and the run resumes exactly there.
 
     ``objective``: None (train on the mean of the task's per-sample losses) or a function
     ``(output, target, per_sample_loss (B,)) -> (B,)`` whose mean every training step (epochs and
@@ -110,6 +118,7 @@ class Learner:
         self.eval_notes: dict[str, str] = {}
         self._micro = 0  # batches since the last optimizer step
         self._pending = False  # gradients accumulated and not stepped yet
+        self.train_metrics = None  # this epoch's, built when it starts
         self._resumed_metrics: dict[str, Tensor] | None = None  # train metrics of a half-done epoch
         self._first_bad = torch.full((), -1, dtype=torch.long, device=self.device)  # first non-finite step
         self.files = FileQueue()  # checkpoints and epoch files, written in order off the training thread
@@ -118,31 +127,47 @@ class Learner:
 
     # ------------------------------------------------------------------ the loop
     def fit(self, epochs: int) -> Learner:
-        """Train until ``epochs`` epochs are complete (counting epochs already done when resumed)."""
-        self.epochs, self.should_stop = epochs, False
+        """Train until ``epochs`` epochs are complete (counting epochs already done when resumed), or until a
+        callback sets ``should_stop`` (see the class docstring)."""
+        self.epochs, self.should_stop, self.stop_now, self.stop_reason = epochs, False, False, ""
+        self.files.reset()  # a write failure of an earlier fit was reported there
         if not any(p.requires_grad for p in self.model.parameters()):
             raise TrainingError("the model has no trainable parameters (every parameter is frozen); "
                                 "change model.freeze.")
         try:
             self.callbacks("on_fit_start", self)
-            while self.loop.epoch < self.epochs and not self.should_stop:
+            # a stop request ends the run at an epoch boundary; a cut epoch (resumed mid-way) is finished first
+            while self.loop.epoch < self.epochs and (self.loop.batch or not self.should_stop):
                 self._train_epoch()
                 if self.stop_now:
                     break
-                if (self.loop.epoch + 1) % self.eval_every == 0 or self.loop.epoch + 1 == self.epochs:
+                if self._validates():
                     self.logs.update(flatten_metrics("valid", self.evaluate("valid")), **self.eval_notes)
                     self.callbacks("on_validation_end", self)
                 self._end_epoch()
         except BaseException as error:
-            self.callbacks("on_exception", self, error)
-            try:  # the files of the epochs that went well reach the disk; the first error is the one raised
-                self.files.flush()
-            except Exception as write_error:
-                log.error("while stopping on %s, a file could not be written: %s", type(error).__name__, write_error)
+            self._fail(error)
             raise
         self.callbacks("on_fit_end", self)
         self.files.flush()  # fit returns once every file it queued is on disk
         return self
+
+    def _validates(self) -> bool:
+        """Whether the epoch just trained validates: every ``eval_every``-th, the last, and the one a
+        ``should_stop`` ends (the run's final epoch)."""
+        done = self.loop.epoch + 1
+        return done % self.eval_every == 0 or done == self.epochs or self.should_stop
+
+    def _fail(self, error: BaseException) -> None:
+        """``fit`` is failing with ``error``: every callback's on_exception runs, then the files of the epochs
+        that went well reach the disk; what fails on the way is logged, and ``error`` stays the one raised."""
+        self.callbacks.run_all("on_exception", self, error)
+        try:
+            self.files.flush()
+        except Exception as write_error:
+            if write_error is not error:  # the queue's own failure is often the error being raised
+                log.error("while stopping on %s, a file could not be written: %s", type(error).__name__,
+                          write_error)
 
     def _train_epoch(self) -> None:
         self._train_mode()
@@ -154,10 +179,12 @@ class Learner:
         self.batches_per_epoch = len(self.data.train)
         self.callbacks("on_epoch_start", self)
         for x, y in self._timed(self.data.train.batches(self.loop.epoch, start=self.loop.batch)):
-            self.train_step(x, y)
-            if self.should_stop and not self._pending:  # stop between optimizer steps, never inside a group
+            if self.should_stop and self._micro == 0:  # stop between optimizer steps, never inside a group
                 break
+            self.train_step(x, y)
         self.check_finite()
+        if self.stop_now:  # leaving at once: the epoch's metrics are computed when it is resumed and ends
+            return
         self.logs.update(flatten_metrics("train", self.train_metrics.sync().compute()))
         lrs = [group["lr"] for group in self.optimizer.param_groups]
         self.logs["lr"] = lrs[0]
@@ -465,7 +492,12 @@ class Learner:
         """
         restore(self, state, weights_only=weights_only, keep_settings=keep_settings, source=source)
 
-    def _metric_state(self) -> dict[str, Tensor]:
+    def _metric_state(self) -> dict[str, Tensor] | None:
+        """The half-done epoch's train metrics: still those a mid-epoch checkpoint restored, until it trains."""
+        if self._resumed_metrics is not None:
+            return {name: value.detach().clone() for name, value in self._resumed_metrics.items()}
+        if self.train_metrics is None:
+            return None
         return {name: value.detach().clone() for name, value in self.train_metrics.states().items()}
 
     def save(self, path: Path, *more: Path, background: bool = False) -> None:

@@ -81,11 +81,23 @@ def restore(learner, state: Any, *, weights_only: bool = False, keep_settings: b
         for cb in learner.callbacks:
             if keep_settings and cb.restarts_on_new_settings:
                 cb.restart(learner)
-            elif cb.key in saved:
-                cb.load_state_dict(saved[cb.key])
+            elif (key := saved_key(cb, saved, learner.callbacks)) is not None:
+                cb.load_state_dict(saved[key])
     except _CALLBACK_FAULTS as e:
         raise CheckpointError(f"{source} holds a callback state this run cannot restore ({type(e).__name__}: "
                               f"{one_line_detail(e)}); start over with --restart, or evaluate it.") from None
+
+
+def saved_key(cb, saved: Mapping[str, Any], callbacks) -> str | None:
+    """The entry of a checkpoint's ``callbacks`` that holds ``cb``'s state: its ``state_key``, else its class
+    name (checkpoints written before callbacks had state keys), unless another of ``callbacks`` owns that
+    name; None when there is none."""
+    if cb.state_key in saved:
+        return cb.state_key
+    legacy = type(cb).__name__
+    if legacy in saved and not any(other.state_key == legacy for other in callbacks):
+        return legacy
+    return None
 
 
 def fits(template: Any, value: Any, where: str = "") -> str:
@@ -329,10 +341,11 @@ def _callbacks_problem(learner, saved: Any, keep_settings: bool) -> str:
     if not isinstance(saved, Mapping):
         return f"callbacks is {echo(saved, 40)}, expected a mapping"
     for cb in learner.callbacks:
-        if cb.key not in saved or (keep_settings and isinstance(cb, LRSchedule)):
+        key = saved_key(cb, saved, learner.callbacks)
+        if key is None or (keep_settings and isinstance(cb, LRSchedule)):
             continue
         template = cb.state_dict()
-        problem = fits(template, saved[cb.key], f"callbacks.{cb.key}") if template else ""
+        problem = fits(template, saved[key], f"callbacks.{key}") if template else ""
         if problem:
             return problem
     return ""

@@ -31,7 +31,7 @@ from ..engine.factory import resolve_device
 from ..models import model_from_config
 from ..errors import ConfigError
 from ..threads import WORKERS_ENV, environment
-from ..runs import run_experiment
+from ..runs import folder_lock, run_experiment
 from ..morph.experiment import write_transformed_experiment
 from .mutation import Mutation, sample_mutation
 from .selection import select
@@ -56,8 +56,6 @@ def evolve(parent: str | Path, cfg: Config, *, workers: int = 1) -> Population:
     Returns:
         The final :class:`Population` (``results`` holds the test metrics).
     """
-    from .final import finish
-
     parent = Path(parent)
     ev = cfg.evolve
     if ev is None:
@@ -66,6 +64,14 @@ def evolve(parent: str | Path, cfg: Config, *, workers: int = 1) -> Population:
         raise ConfigError(f"evolve.ensemble.size ({ev.ensemble.size}) must be <= evolve.population ({ev.population}).")
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}.")
+    with folder_lock(parent):  # the whole evolution owns its folder (runs/lock.py); a second one is refused
+        return _evolve(parent, cfg, workers)
+
+
+def _evolve(parent: Path, cfg: Config, workers: int) -> Population:
+    from .final import finish
+
+    ev = cfg.evolve
     wanted = ev.model_dump(mode="json")
     if (parent / STATE_FILE).exists():
         pop = Population.load(parent)

@@ -4,7 +4,13 @@ Per epoch, with ``order="after"`` (the original method): the normal pass -> vali
 pick classes on that validation, run :meth:`Learner.train_pass` over their training samples, validate
 again; the epoch's ``valid.*`` metrics are then the post-focus ones (the model the epoch ends with, which
 ``best.pt`` and early stopping judge). With ``order="before"`` (reversed) the focus pass opens the epoch,
-ranking classes on the previous epoch's validation (a fresh one when there is none, e.g. at epoch 1).
+ranking classes on the previous epoch's validation (a fresh one at epoch 1).
+
+Focus ranks classes on a validation, so it decides only where one is: with ``train.eval_every`` N > 1,
+``order="after"`` decides on the validated epochs (N, 2N, ... and the last) and ``order="before"`` at the
+start of the epoch after each of them (and of epoch 1); the ``when`` policy is asked on those epochs only
+(``always`` means every validated epoch). An epoch that ends the run early (``should_stop`` mid-epoch, e.g.
+a FLOPs budget) gets no focus pass: it would train past the stop.
 
 History keys, on every epoch that took a decision: ``focus.steps`` (0 = no focus), ``focus.classes``,
 ``focus.samples``, ``focus.loss`` (sample-weighted mean over the pass), ``focus.time``,
@@ -74,6 +80,10 @@ class FocusCallback(Callback):
 
     # ------------------------------------------------------------------ hooks
     def on_setup(self, learner) -> None:
+        if learner.data.train.labels is None:  # detection boxes, text lines: no class to pick samples by
+            raise ConfigError(f"focus needs one class per training sample to train on the worst classes' samples;"
+                              f" this run's task ({type(learner.task).__name__}) has none. Remove the focus "
+                              "section, or use a classification dataset.")
         per_class = empty_compute(learner.task.metrics()).get("per_class", {})
         if self.strategy.rank_by not in per_class:
             raise ConfigError(f"focus.rank_by {self.strategy.rank_by!r} is not a per-class metric of this task; "
@@ -81,13 +91,16 @@ class FocusCallback(Callback):
         watched = getattr(self.strategy.when, "monitor", None)  # the plateau policy watches a metric
         if watched is not None:
             check_monitor(learner, watched, "focus.when.plateau.monitor")
+        if learner.eval_every > 1:
+            log.info("focus decides on validated epochs only (train.eval_every=%d); see docs/focus.md",
+                     learner.eval_every)
         if self.choose_on == "test":
             learner.data.split("test")  # raises when the data has no test split
             log.warning("focus chooses its classes on the TEST split: every test number of this run is biased "
                         "(for selection-bias studies only)")
 
     def on_validation_end(self, learner) -> None:
-        if self.strategy.order != "after":
+        if self.strategy.order != "after" or learner.should_stop:  # the run ends here: no pass past the stop
             return
         current = dict(learner.logs)  # this epoch's validation, before focusing
         history = History([*learner.history.rows, current], learner.history.class_names)
@@ -104,6 +117,8 @@ class FocusCallback(Callback):
             log.warning("focus: resumed in the middle of epoch %d without its focus decision; no focus pass",
                         learner.loop.epoch + 1)
             return
+        if learner.history.rows and not any(k.startswith("valid.") for k in learner.history.rows[-1]):
+            return  # the previous epoch did not validate (train.eval_every): nothing to rank classes on
         self._decide(learner, learner.history, (lambda: self._latest_validation(learner)) if self.choose_on == "valid"
                      else (lambda: flatten_metrics("test", learner.evaluate("test"))))
 

@@ -24,6 +24,8 @@ Example:
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -94,8 +96,9 @@ def activation_stats(model: nn.Module, inputs: Tensor) -> dict[str, dict[str, fl
 class LayerDiagnostics(Callback):
     """Per-layer weight/gradient/update statistics and activation health, every ``every`` epochs.
 
-    Runs on the main process only (the others train the same weights). Costs, per diagnosed epoch: one
-    copy of the weights at the epoch's last optimizer step, one forward pass of ``images`` probe images,
+    Runs on the main process only (the others train the same weights). The diagnosed step is the epoch's
+    last step of its own training pass (not of an extra pass such as focus's). Costs, per diagnosed epoch:
+    one copy of the weights at that step, one forward pass of ``images`` probe images,
     and (``histograms``) three TensorBoard histograms per parameter tensor. See the module docstring.
     """
 
@@ -105,6 +108,7 @@ class LayerDiagnostics(Callback):
                  histograms: bool = True) -> None:
         self.every, self.count, self.split, self.seed, self.histograms = every, images, split, seed, histograms
         self._before: dict[str, Tensor] | None = None  # weights before the diagnosed step
+        self._in_batch = False  # inside a batch of the epoch's own training pass
         self._grads: dict[str, float] = {}
         self._updates: dict[str, float] = {}
         self._writer = None
@@ -121,9 +125,13 @@ class LayerDiagnostics(Callback):
         tb = learner.callbacks.find(TensorBoard)
         self._writer = tb.writer if tb is not None and self.histograms else None
 
+    def on_train_batch_start(self, learner) -> None:
+        self._in_batch = True  # a step of the epoch's own pass, not of an extra one (focus: train_pass)
+
     def on_before_optimizer_step(self, learner) -> None:
         # the epoch's last optimizer step: the epoch's last batch always ends an accumulation group
-        if learner.loop.batch != learner.batches_per_epoch or not self._due(learner.loop.epoch + 1):
+        if (not self._in_batch or learner.loop.batch != learner.batches_per_epoch
+                or not self._due(learner.loop.epoch + 1)):
             return
         step = learner.loop.epoch + 1
         self._before, self._grads = {}, {}
@@ -138,6 +146,7 @@ class LayerDiagnostics(Callback):
                     self._writer.add_histogram(f"gradients/{pname}", p.grad.detach().float().cpu(), step)
 
     def on_train_batch_end(self, learner) -> None:
+        self._in_batch = False
         if self._before is None or not learner.did_step:
             return
         step = learner.loop.epoch + 1
@@ -178,6 +187,14 @@ class LayerDiagnostics(Callback):
         if self._grads:
             learner.logs["diag.grad_norm"] = float(torch.tensor(list(self._grads.values())).norm())
         self._grads, self._updates = {}, {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """The epoch's last step's gradient norms and update ratios, measured and not yet recorded (a run
+        stopped right after that step records them when it resumes)."""
+        return {"grads": dict(self._grads), "updates": dict(self._updates)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._grads, self._updates = dict(state["grads"]), dict(state["updates"])
 
     def on_epoch_recorded(self, learner) -> None:
         rows = learner.logs.get("diagnostics")

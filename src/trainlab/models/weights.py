@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import ModelError, echo
+from ..errors import ModelError, listing
 from ..files import load_torch_file
 from .heads import head_name, matches
 
@@ -39,16 +39,25 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if isinstance(obj, Mapping) and isinstance(obj.get("model"), Mapping):
         obj = obj["model"]
     if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        kind = f"a dict with keys {echo(sorted(map(str, obj)), 80)}" if isinstance(obj, Mapping) else type(obj).__name__
-        raise ModelError(
-            f"pretrained weights file {str(path)!r} holds {kind}, not a state dict. Expected a "
-            "torchvision state dict or a trainlab checkpoint with the state dict under 'model'."
-        )
+        kind = f"a dict with keys {key_listing(obj)}" if isinstance(obj, Mapping) else type(obj).__name__
+        raise ModelError(f"pretrained weights file {str(path)!r} holds {kind}, not a state dict; pass a torchvision "
+                         "state dict or a trainlab checkpoint (weights under 'model').")
     state = dict(obj)
     for prefix in _WRAPPER_PREFIXES:
         if all(k.startswith(prefix) for k in state):
             state = {k[len(prefix):]: v for k, v in state.items()}
     return state
+
+
+def key_listing(mapping: Mapping) -> str:
+    """A mapping's keys for a message: sorted, one line, cut with a count (never Python's list repr cut
+    through a quote).
+
+    Example:
+        >>> key_listing({f"layer{i}.weight": 0 for i in range(30)})
+        'layer0.weight, layer1.weight, layer10.weight, layer11.weight, layer12.weight, … (30 in all)'
+    """
+    return listing(sorted(" ".join(str(k).split())[:60] for k in mapping), limit=80) or "(none)"
 
 
 def _align_dropout_keys(state: dict[str, torch.Tensor], model_keys: set[str], head: str) -> dict[str, torch.Tensor]:

@@ -41,7 +41,7 @@ def _init_value(text: str) -> str | float:
       examples=["trainlab morph experiments/digits-cnn --widen 1.5 --method r2r --out experiments/digits-wide"])
 def morph_cmd(args: argparse.Namespace) -> int:
     from ..config import parse_config, validate_section
-    from ..runs import checkpoint_path, learner_for_checkpoint
+    from ..runs import checkpoint_path, folder_lock, learner_for_checkpoint
     from .config import MorphStep
     from .experiment import write_transformed_experiment
     from .graph import volumes
@@ -69,8 +69,11 @@ def morph_cmd(args: argparse.Namespace) -> int:
             print(f"{v.name:28s} {v.channels:5d} channels  producers {', '.join(v.producers)}  ({status})")
         return 0
     before = learner.evaluate("valid")
-    birth = write_transformed_experiment(cfg, old, [step], args.out, input_shape=learner.data.input_shape,
-                                         check_input=x, lr_rule=args.lr_rule, source=str(path))
+    with folder_lock(args.out):  # no other process may be writing a run there meanwhile
+        if any((args.out / n).exists() for n in ("params.json", "params.yaml")):
+            raise ConfigError(f"{args.out} already holds a params file; choose a new --out folder.")
+        birth = write_transformed_experiment(cfg, old, [step], args.out, input_shape=learner.data.input_shape,
+                                             check_input=x, lr_rule=args.lr_rule, source=str(path))
     new, delta, n_old, n_new = birth.model, birth.delta, birth.n_old, birth.n_new
     learner.set_model(new)
     after = learner.evaluate("valid")

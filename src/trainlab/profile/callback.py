@@ -18,7 +18,9 @@ class FlopsCounter(Callback):
 
     The per-sample cost is counted on the meta device once per model shape and again when the shape
     changes (e.g. after a morph transform). Every training sample counts, extra passes (focus) included.
-    With ``budget`` the run stops once the training FLOPs reach it.
+    With ``budget`` the run stops once the training FLOPs reach it: at the next optimizer step of an epoch
+    (which then ends early), or at the end of the epoch whose extra passes reached it. A resumed run that
+    had reached it stops at once.
 
     Example:
         >>> from trainlab.engine import Learner
@@ -46,6 +48,15 @@ class FlopsCounter(Callback):
             self.per_sample = None
             log.warning("could not count FLOPs for this model (%s); history will have no FLOPs", e)
 
+    def on_fit_start(self, learner) -> None:
+        self._count(learner)
+        # A run the budget ended stays ended when resumed. Between epochs, what the recorded epochs spent
+        # decides: the next epoch's focus pass (order before) may be done already, and the uninterrupted run
+        # only looks again after that epoch's first batch.
+        spent = self._so_far(learner) if learner.loop.batch else self.total
+        if self.budget is not None and self.per_sample and spent >= self.budget:
+            self._stop(learner, spent)
+
     def on_epoch_start(self, learner) -> None:
         self._count(learner)
 
@@ -54,14 +65,21 @@ class FlopsCounter(Callback):
         return self.total + (self.per_sample or 0) * seen
 
     def on_train_batch_end(self, learner) -> None:
+        self._check_budget(learner)
+
+    def _check_budget(self, learner) -> None:
         if self.budget is not None and self.per_sample and self._so_far(learner) >= self.budget:
-            learner.should_stop = True
-            learner.stop_reason = f"FLOPs budget reached: {self._so_far(learner):.3g} >= {self.budget:.3g}"
+            self._stop(learner, self._so_far(learner))
+
+    def _stop(self, learner, spent: float) -> None:
+        learner.should_stop = True
+        learner.stop_reason = f"FLOPs budget reached: {spent:.3g} >= {self.budget:.3g}"
 
     def on_epoch_end(self, learner) -> None:
         self.total, self._counted_samples = self._so_far(learner), learner.loop.samples
         if self.per_sample is not None:
             learner.logs.update(flops_per_sample=self.per_sample, train_flops=self.total)
+        self._check_budget(learner)  # extra passes (focus) may have reached it since the last batch
 
     def state_dict(self) -> dict[str, Any]:
         return {"total": self.total, "counted_samples": self._counted_samples}

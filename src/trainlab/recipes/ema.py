@@ -87,7 +87,7 @@ class ModelEMA(Callback):
         self._source: nn.Module | None = None  # the model the average follows
 
     @property
-    def key(self) -> str:
+    def state_key(self) -> str:  # where checkpoints keep the average (trainlab.engine.checkpoint.checkpoint_weights)
         return "ema"
 
     @property
@@ -99,8 +99,8 @@ class ModelEMA(Callback):
         if learner.eval_model is not None:
             raise ConfigError("train.ema: another callback already gives validation its own weights; keep one.")
         self._follow(learner.model)
-        learner.eval_model, learner.eval_weights = self.module, self.key
-        learner.eval_notes["weights"] = self.key
+        learner.eval_model, learner.eval_weights = self.module, self.state_key
+        learner.eval_notes["weights"] = self.state_key
 
     def _follow(self, model: nn.Module) -> None:
         """Start the average at ``model``'s current weights."""

@@ -15,8 +15,9 @@ Example:
 from .evaluate import (Evaluation, checkpoint_path, evaluate_checkpoint, learner_for_checkpoint, model_for_folder,
                        predictions, read_predictions)
 from .folder import archive_previous_run, declare_outputs, has_run, run_log, run_outputs, write_params, write_resolved
+from .lock import folder_lock
 from .train import RunOutcome, config_changes, run_experiment
 
 __all__ = ["Evaluation", "RunOutcome", "archive_previous_run", "checkpoint_path", "config_changes", "declare_outputs",
-           "evaluate_checkpoint", "has_run", "learner_for_checkpoint", "model_for_folder", "predictions",
+           "evaluate_checkpoint", "folder_lock", "has_run", "learner_for_checkpoint", "model_for_folder", "predictions",
            "read_predictions", "run_experiment", "run_log", "run_outputs", "write_params", "write_resolved"]

@@ -7,6 +7,7 @@ and fits. SIGINT/SIGTERM stop after the current optimizer step with ``last.pt`` 
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -21,8 +22,9 @@ from ..engine.checkpoint import checkpoint_config, load_checkpoint
 from ..engine.distributed import shutdown_distributed
 from ..engine.factory import learner_from_config
 from ..errors import CheckpointError, ConfigError, TrainingError, listing
-from ..files import check_writable
+from ..files import check_writable, remove_temporaries
 from .folder import archive_previous_run, has_run, run_log, write_resolved
+from .lock import folder_lock
 
 log = logging.getLogger("trainlab")
 Existing = Literal["refuse", "resume", "restart", "continue"]
@@ -138,36 +140,54 @@ def run_experiment(folder: str | Path, cfg: Config, *, existing: Existing = "ref
     try:
         if main:  # before anything is built or trained: a read-only folder fails now, in one line
             check_writable(folder, folder / "checkpoints")
-        state, archive, changed = _previous(folder, cfg, existing, force) if main else _rank_state(folder, cfg, existing)
-        with run_log(folder / "train.log", level=cfg.logging.level, start=False, enabled=main) as file_log:
-            stopper = GracefulStop()
-            learner = learner_from_config(cfg, folder, overfit_batches=overfit_batches,
-                                          callbacks=[stopper, *callbacks])
-            if main:
-                moved = archive_previous_run(folder) if archive else None
-                file_log.open()
-                if moved:
-                    log.info("previous run moved to %s", moved)
-                write_resolved(folder, cfg, augmentation=learner.data.augmentation,
-                               extra={"resumed": state is not None, "overfit_batches": overfit_batches,
-                                      "world_size": learner.world_size, "splits": learner.data.fingerprints,
-                                      **(extra or {})})
-            if state is not None:
-                learner.load_state_dict(state, keep_settings=changed, source=str(folder / "checkpoints" / "last.pt"))
-                log.info("resuming %s at %s", folder, learner.loop.describe(learner.batches_per_epoch))
-            _log_header(folder, cfg, learner)
-            target = epochs(learner) if callable(epochs) else epochs or cfg.train.epochs
-            finished = False
-            try:
-                learner.fit(target)
-                finished = True
-            finally:
-                shutdown_distributed(wait=finished)
-            if overfit_batches and stopper.received is None:
-                _check_overfit(learner, overfit_batches)
+        with folder_lock(folder) if main else contextlib.nullcontext():  # one process per folder, all run long
+            return _run(folder, cfg, main=main, existing=existing, force=force, callbacks=callbacks,
+                        overfit_batches=overfit_batches, epochs=epochs, extra=extra)
     finally:
         trainlab_log.setLevel(level)
+
+
+def _run(folder: Path, cfg: Config, *, main: bool, existing: Existing, force: bool, callbacks: list[Callback],
+         overfit_batches: int, epochs: int | Callable[[Learner], int] | None,
+         extra: dict[str, Any] | None) -> RunOutcome:
+    """:func:`run_experiment` once the folder is this process's (``main``: the process that writes files)."""
+    if main:
+        _remove_temporaries(folder)
+    state, archive, changed = _previous(folder, cfg, existing, force) if main else _rank_state(folder, cfg, existing)
+    with run_log(folder / "train.log", level=cfg.logging.level, start=False, enabled=main) as file_log:
+        stopper = GracefulStop()
+        learner = learner_from_config(cfg, folder, overfit_batches=overfit_batches, callbacks=[stopper, *callbacks])
+        if main:
+            moved = archive_previous_run(folder) if archive else None
+            file_log.open()
+            if moved:
+                log.info("previous run moved to %s", moved)
+            write_resolved(folder, cfg, augmentation=learner.data.augmentation,
+                           extra={"resumed": state is not None, "overfit_batches": overfit_batches,
+                                  "world_size": learner.world_size, "splits": learner.data.fingerprints,
+                                  **(extra or {})})
+        if state is not None:
+            learner.load_state_dict(state, keep_settings=changed, source=str(folder / "checkpoints" / "last.pt"))
+            log.info("resuming %s at %s", folder, learner.loop.describe(learner.batches_per_epoch))
+        _log_header(folder, cfg, learner)
+        target = epochs(learner) if callable(epochs) else epochs or cfg.train.epochs
+        finished = False
+        try:
+            learner.fit(target)
+            finished = True
+        finally:
+            shutdown_distributed(wait=finished)
+        if overfit_batches and stopper.received is None:
+            _check_overfit(learner, overfit_batches)
     return RunOutcome(learner, signal=stopper.received, resumed=state is not None)
+
+
+def _remove_temporaries(folder: Path) -> None:
+    """Temporary files of atomic writes that a killed run left behind (this process holds the folder's lock)."""
+    removed = [*remove_temporaries(folder), *remove_temporaries(folder / "checkpoints")]
+    if removed:
+        log.info("removed %d temporary file(s) a killed run left in %s (%s)", len(removed), folder,
+                 ", ".join(p.name for p in removed[:3]) + (", ..." if len(removed) > 3 else ""))
 
 
 def _rank_state(folder: Path, cfg: Config, existing: Existing) -> tuple[dict | None, bool, bool]:

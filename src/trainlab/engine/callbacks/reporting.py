@@ -82,6 +82,10 @@ class HistoryWriter(Callback):
     def __init__(self, exp_dir: Path) -> None:
         self.exp_dir = Path(exp_dir)
 
+    def on_fit_start(self, learner) -> None:
+        if len(learner.history):  # resumed: the files describe the checkpoint's epochs, not a killed run's later ones
+            self.on_epoch_recorded(learner)
+
     def on_epoch_recorded(self, learner) -> None:
         learner.files.submit(self.exp_dir / "history.json", learner.history.to_json().encode())
         learner.files.submit(self.exp_dir / "history.csv", learner.history.to_csv().encode())
