@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from trainlab.errors import CheckpointError, ConfigError, StorageError
-from trainlab.files import check_writable, load_torch_file, read_text, storage_error, writing
+from trainlab.files import atomic_file, check_writable, load_torch_file, read_text, storage_error, writing
 
 from .faults import read_only_at
 
@@ -112,3 +112,16 @@ def test_a_training_writes_files_others_can_read(tmp_path, tiny_params):
     for name in ("checkpoints/last.pt", "checkpoints/best.pt", "history.json", "metrics_val_best.json",
                  "params.resolved.json"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
+
+
+def test_an_interrupted_atomic_file_leaves_no_file_and_the_old_one_intact(tmp_path):
+    with pytest.raises(RuntimeError), atomic_file(tmp_path / "out.csv", "w") as stream:
+        stream.write("path\n")
+        raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_file(tmp_path / "out.csv", "w") as stream:
+        stream.write("path\n")
+    with pytest.raises(RuntimeError), atomic_file(tmp_path / "out.csv", "w") as stream:
+        stream.write("other\n")
+        raise RuntimeError("interrupted")
+    assert (tmp_path / "out.csv").read_text() == "path\n" and len(list(tmp_path.iterdir())) == 1

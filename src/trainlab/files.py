@@ -27,7 +27,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .errors import CheckpointError, ConfigError, StorageError, TrainingError, TrainlabError, echo, one_line
 
@@ -143,20 +143,32 @@ def current_umask() -> int:
 _UMASK_GUARD = threading.Lock()
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, hint: str = "") -> None:
-    """Write ``data`` to ``path`` atomically; an ``OSError`` (read-only, disk full, a file where the folder
-    should be) raises :class:`StorageError`, which says whether the previous ``path`` is intact (it always is)
-    and ends with ``hint`` (default: what frees the fault). The file gets the mode ``open`` would give a new
-    file (0o666 less the umask: 0o644 under the usual 022), not mkstemp's 0o600, so others on a shared
-    machine read it as they read the user's other files."""
+@contextlib.contextmanager
+def atomic_file(path: Path | str, mode: str = "wb", *, hint: str = "") -> Iterator[IO]:
+    """A stream into a temporary file beside ``path`` (``mode`` "wb", or "w" for UTF-8 text), renamed to
+    ``path`` once the block succeeds and the data is on disk; if the block raises, ``path`` is untouched and
+    the temporary file removed. An ``OSError`` (read-only, disk full, a file where the folder should be)
+    raises :class:`StorageError`, which says the previous ``path`` is intact and ends with ``hint`` (default:
+    what frees the fault). The file gets the mode ``open`` would give a new file (0o666 less the umask: 0o644
+    under the usual 022), not mkstemp's 0o600, so others on a shared machine read it as they read the user's
+    other files.
+
+    Example:
+        >>> path = Path(tempfile.mkdtemp()) / "notes.txt"
+        >>> with atomic_file(path, "w") as f:
+        ...     _ = f.write("written whole or not at all")
+        >>> path.read_text()
+        'written whole or not at all'
+    """
     path = Path(path)
     with writing(path, hint=hint):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # mode 0o600
         try:
             os.fchmod(fd, 0o666 & ~current_umask())
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
+            text = {"encoding": "utf-8", "newline": ""} if "b" not in mode else {}
+            with os.fdopen(fd, mode, **text) as f:
+                yield f
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
@@ -168,6 +180,12 @@ def atomic_write_bytes(path: Path, data: bytes, *, hint: str = "") -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, hint: str = "") -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_file`)."""
+    with atomic_file(path, "wb", hint=hint) as f:
+        f.write(data)
 
 
 _TEMPORARY = re.compile(r"^(\..+\.[a-z0-9_]{8}\.tmp|\.trainlab-write-test\.[a-z0-9_]{8})$")  # names mkstemp gave above

@@ -10,7 +10,7 @@ import pytest
 
 from trainlab.deploy.preprocess import Loaded
 from trainlab.deploy.records import agree, record
-from trainlab.deploy.writers import atomic_text, format_for, write_coco, write_csv
+from trainlab.deploy.writers import format_for, write_coco, write_csv
 from trainlab.errors import ConfigError
 
 
@@ -52,13 +52,3 @@ def test_csv_and_coco_formats():
     assert format_for(Path("x.json"), None, "classification") == "jsonl"
     with pytest.raises(ConfigError, match="give --out DIR"):
         format_for(None, "yolo-txt", "detection")
-
-
-def test_an_interrupted_output_leaves_no_file(tmp_path):
-    with pytest.raises(RuntimeError), atomic_text(tmp_path / "out.csv") as stream:
-        stream.write("path\n")
-        raise RuntimeError("interrupted")
-    assert list(tmp_path.iterdir()) == []
-    with atomic_text(tmp_path / "out.csv") as stream:
-        stream.write("path\n")
-    assert (tmp_path / "out.csv").read_text() == "path\n"

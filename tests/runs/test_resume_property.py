@@ -3,7 +3,7 @@
 Hypothesis draws a run from what the params allow (early stopping with or without best-weight restore, focus
 with its when/order/pass/mode options, the loss objectives, the plateau, one-cycle and cosine schedules,
 gradient accumulation, eval_every and save_every > 1, step checkpoints, a FLOPs budget, probes and
-diagnostics, dropout and augmentation) and one or two places to stop it, then resumes until it ends and
+diagnostics, dropout and augmentation, the recipes: weight EMA, mixup/cutmix, test-time augmentation) and one or two places to stop it, then resumes until it ends and
 compares with the same run left alone: the final weights, last.pt and best.pt (every entry), history.json,
 metrics_val_best.json / metrics_val_last.json and the probe records must be identical (times aside), on one
 thread (train.num_threads=1, adaptive_threads false).
@@ -120,6 +120,13 @@ def cases(draw) -> Case:
         p["logging"]["probe"] = {"images": 2, "every": draw(st.integers(1, 2))}
     if draw(st.booleans()):
         p["logging"]["diagnostics"] = {"images": 4, "every": draw(st.integers(1, 2)), "histograms": False}
+    if draw(st.booleans()):
+        t["ema"] = {"decay": draw(st.sampled_from([0.9, 0.99])), "warmup_steps": draw(st.sampled_from([0, 3]))}
+    if loss is None and draw(st.booleans()):  # mixed targets need the plain cross-entropy
+        data["mix"] = draw(st.sampled_from([{"mixup_alpha": 0.4}, {"mixup_alpha": 0.0, "cutmix_alpha": 1.0},
+                                            {"mixup_alpha": 0.4, "cutmix_alpha": 1.0, "prob": 0.5}]))
+    if draw(st.booleans()):
+        data["tta"] = draw(st.sampled_from(["flip", "flip+shift"]))
     budget = draw(st.sampled_from([None, None, None, 0.55]))
     stops = draw(st.lists(stops_strategy(), min_size=1, max_size=2))
     return Case(p, tuple(sorted(stops, key=lambda s: s.where)), budget)
@@ -322,7 +329,8 @@ def describe(case: Case) -> list[str]:
                                    ("accumulate > 1", t.get("accumulate", 1) > 1),
                                    ("eval_every > 1", t.get("eval_every", 1) > 1),
                                    ("save_every > 1", t.get("save_every", 1) > 1),
-                                   ("step checkpoints", t.get("save_every_steps"))) if on]
+                                   ("step checkpoints", t.get("save_every_steps")), ("EMA", t.get("ema")),
+                                   ("mixup/cutmix", p["data"].get("mix")), ("TTA", p["data"].get("tta"))) if on]
     return tags + [f"schedule: {p.get('schedule', {}).get('name', 'none')}", f"{len(case.stops)} stop(s)"]
 
 
@@ -357,6 +365,11 @@ KNOWN = [  # the failures issue 26 lists, as cases (each failed before it)
     # run ended at once, where the uninterrupted one trained the epoch's first batches before stopping
     Case({**base_params("mlp", epochs=2, accumulate=3), "data": {**base_params()["data"], "batch_size": 24},
           "focus": {"k": 1, "order": "before", "pass": {"steps": 2}}}, (Stop("term", "step", 0.0),), budget=0.55),
+    # the recipes together: the average, the mixing generator and the TTA views must all carry over
+    Case({**base_params("cnn_tiny", epochs=3, ema={"decay": 0.9, "warmup_steps": 3}, save_every_steps=2),
+          "data": {**base_params()["data"], "mix": {"mixup_alpha": 0.4, "cutmix_alpha": 1.0, "prob": 0.5},
+                   "tta": "flip"}},
+         (Stop("kill", "step", 0.45, flush=False), Stop("term", "epoch", 0.6))),
 ]
 
 
@@ -371,7 +384,7 @@ def root(tmp_path_factory):
 
 
 @pytest.mark.parametrize("case", KNOWN, ids=["early-stopping-best", "sigterm-save-every", "kill-mid-write",
-                                             "diagnostics-focus", "budget-focus-before"])
+                                             "diagnostics-focus", "budget-focus-before", "recipes"])
 def test_known_failures_resume_to_the_uninterrupted_run(case, straight, root):
     check_case(case, straight, root)
 

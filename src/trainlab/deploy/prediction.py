@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import ConfigError, DataError, TrainlabError
+from ..files import atomic_file
 from .predictor import Predictor
 from .preprocess import Loaded
 from .records import record
 from .sources import image_paths
-from .writers import atomic_text, format_for, write_coco, write_csv, write_jsonl, write_yolo_txt
+from .writers import format_for, write_coco, write_csv, write_jsonl, write_yolo_txt
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,7 @@ def predict(target: Path | str, sources: list[str], *, out: Path | TextIO | None
         write_yolo_txt(records, path, roots)
         _check_read(summary)
     elif path is not None:
-        with atomic_text(path) as stream:
+        with atomic_file(path, "w") as stream:
             write(stream)
     else:
         write(out)

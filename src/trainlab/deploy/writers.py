@@ -19,11 +19,8 @@ Example:
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -48,24 +45,6 @@ def format_for(out: Path | None, fmt: str | None, kind: str) -> str:
     if fmt == "yolo-txt" and out is None:
         raise ConfigError("--format yolo-txt writes one label file per image: give --out DIR.")
     return fmt
-
-
-@contextlib.contextmanager
-def atomic_text(path: Path) -> Iterator[TextIO]:
-    """A text stream into a temporary file beside ``path``, renamed to ``path`` when the block succeeds."""
-    path = Path(path)
-    with writing(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
-                yield stream
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
 
 def write_jsonl(records: Iterator[Record], stream: TextIO) -> int:
