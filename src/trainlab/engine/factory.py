@@ -90,8 +90,12 @@ def data_and_task(cfg: Config, *, device: torch.device, rank: int = 0, world_siz
 
 
 def learner_from_config(cfg: Config, exp_dir: Path | None = None, *, callbacks: list[Callback] = (),
-                        overfit_batches: int = 0, default_callbacks_on: bool = True) -> Learner:
+                        overfit_batches: int = 0, default_callbacks_on: bool = True,
+                        training: bool = True) -> Learner:
     """Seed, build data, model, optimizer, schedule and callbacks; return a ready :class:`Learner`.
+
+    ``training=False``: a Learner that only evaluates and predicts (no optimizer, schedule or training
+    callbacks; the callbacks that change evaluation, such as test-time augmentation, as the config says).
 
     A relative ``model.pretrained`` is looked up in ``exp_dir``. Every setting is checked here, before
     anything trains (monitored metric names included, by the callbacks' ``on_setup``).
@@ -112,11 +116,13 @@ def learner_from_config(cfg: Config, exp_dir: Path | None = None, *, callbacks: 
         data.valid = data.train
     seed_everything(t.seed)  # the model's init does not depend on how much randomness the data used
     model = model_from_config(cfg, num_classes=data.num_classes, input_shape=data.input_shape, base_dir=exp_dir)
-    optimizer = build_optimizer(cfg.optim, param_groups(model, cfg.optim.lrs, cfg.model.groups))
-    scheduler, interval = build_schedule(cfg.schedule, optimizer, epochs=t.epochs,
-                                         steps_per_epoch=-(-len(data.train) // t.accumulate))
+    optimizer, cbs = None, []
     files_dir = exp_dir if dist.is_main else None  # only rank 0 writes files and shows progress
-    cbs = default_callbacks(cfg, files_dir, scheduler, interval) if default_callbacks_on else []
+    if training:
+        optimizer = build_optimizer(cfg.optim, param_groups(model, cfg.optim.lrs, cfg.model.groups))
+        scheduler, interval = build_schedule(cfg.schedule, optimizer, epochs=t.epochs,
+                                             steps_per_epoch=-(-len(data.train) // t.accumulate))
+        cbs = default_callbacks(cfg, files_dir, scheduler, interval) if default_callbacks_on else []
     for name in EVAL_CALLBACKS:  # what evaluation computes is part of the run, with or without the others
         cbs += EVAL_CALLBACKS.get(name)(cfg, files_dir)
     if not dist.is_main:

@@ -82,9 +82,13 @@ class Learner:
     Such callbacks say what they changed in ``eval_notes`` (e.g. {"weights": "ema", "tta": "flip"}): every
     validated epoch's history row and the metrics files record it.
     ``batch`` is the training batch (x, y) a step is about to run: ``on_train_batch_start`` may replace it.
+
+    ``optimizer=None`` builds a Learner that evaluates and predicts only (checkpoint readers: ``evaluate``,
+    ``viz``, ``predict``, ...; building an optimizer costs a second of imports): ``fit``, ``train_pass`` and
+    ``state_dict`` refuse.
     """
 
-    def __init__(self, model: nn.Module, data: DataBundle, *, optimizer: torch.optim.Optimizer,
+    def __init__(self, model: nn.Module, data: DataBundle, *, optimizer: torch.optim.Optimizer | None,
                  task: Task | None = None, callbacks: Iterable[Callback] = (), device: str | torch.device = "cpu",
                  precision: str = "32", accumulate: int = 1, eval_every: int = 1, channels_last: bool = False,
                  skip_nonfinite: bool = False, distributed: bool = False, sync_batchnorm: bool = False,
@@ -129,6 +133,7 @@ class Learner:
     def fit(self, epochs: int) -> Learner:
         """Train until ``epochs`` epochs are complete (counting epochs already done when resumed), or until a
         callback sets ``should_stop`` (see the class docstring)."""
+        self._needs_optimizer("fit")
         self.epochs, self.should_stop, self.stop_now, self.stop_reason = epochs, False, False, ""
         self.files.reset()  # a write failure of an earlier fit was reported there
         if not any(p.requires_grad for p in self.model.parameters()):
@@ -310,6 +315,7 @@ class Learner:
             >>> learner.train_pass(data.train.subset(idx, train=True), epoch=0, lr_scale=0.01)  # doctest: +SKIP
             {'steps': 5, 'batches': 5, 'samples': 160, 'loss': 0.41}
         """
+        self._needs_optimizer("train_pass")
         if isinstance(batches, BatchLoader):
             batches = batches.batches(epoch)
         saved_lrs = [group["lr"] for group in self.optimizer.param_groups]
@@ -465,10 +471,16 @@ class Learner:
         return torch.cat(outs)
 
     # ------------------------------------------------------------------ state
+    def _needs_optimizer(self, what: str) -> None:
+        if self.optimizer is None:
+            raise TrainingError(f"Learner.{what} needs an optimizer; this Learner was built to evaluate only "
+                                "(optimizer=None, e.g. by learner_for_checkpoint).")
+
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume exactly; plain data and tensors only (weights_only-loadable)."""
         from .. import __version__
 
+        self._needs_optimizer("state_dict")
         return {
             "format": 2, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(), "loop": self.loop.state_dict(), "rng": rng_state(),

@@ -80,9 +80,10 @@ def split_check(state: dict, data, split: str, source: str) -> str:
 
 def learner_for_checkpoint(path: Path, overrides: list[str] = (), exp_dir: Path | None = None, *,
                            load_weights: bool = True, weights: str | None = None) -> tuple[Learner, dict]:
-    """A Learner rebuilt from the config stored in checkpoint ``path``, holding its weights (no training
-    callbacks; those that change evaluation, such as test-time augmentation, as the config says;
-    ``load_weights=False``: as the config initializes it, the checkpoint's state returned beside it).
+    """A Learner rebuilt from the config stored in checkpoint ``path``, holding its weights, to evaluate and
+    predict (no optimizer nor training callbacks; those that change evaluation, such as test-time
+    augmentation, as the config says; ``load_weights=False``: as the config initializes it, the checkpoint's
+    state returned beside it).
 
     ``weights``: which weights the model gets: None, those the run validated with (its weight average when
     ``train.ema`` was on, else the trained ones); "raw", the trained ones; or the name the checkpoint gives
@@ -96,7 +97,7 @@ def learner_for_checkpoint(path: Path, overrides: list[str] = (), exp_dir: Path 
     state = load_checkpoint(path)
     cfg = parse_config(checkpoint_config(state, path), [*overrides, "model.pretrained=null"], source=str(path))
     chosen, name = checkpoint_weights(state, weights, path)  # a wrong choice fails before anything is built
-    learner = learner_from_config(cfg, exp_dir, default_callbacks_on=False)  # weights come from the checkpoint
+    learner = learner_from_config(cfg, exp_dir, training=False)  # weights come from the checkpoint
     if load_weights:
         learner.load_state_dict({**state, "model": chosen}, weights_only=True, source=str(path))
         learner.eval_notes = {"weights": name, **learner.eval_notes}
