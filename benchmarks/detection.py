@@ -381,8 +381,11 @@ def plot(results: dict[str, Any], path: Path) -> Path:
     ax.set_xlabel("training wall time, minutes (validation included, test scoring excluded)")
     ax.set_ylabel("test mAP@0.5:0.95")
     size = results.get("image_size", 96)
-    ax.set_title(f"digit scenes {size}×{size}, {results['threads']} CPU threads: until {results['patience']} epochs "
-                 "without a better validation mAP", fontsize=9)
+    stop = f"until {results['patience']} epochs without a better validation mAP"
+    caps = [f"{results[k]:g} {unit}" for k, unit in (("max_epochs", "epochs"), ("time_cap_minutes", "min"))
+            if results.get(k) is not None]
+    ax.set_title(f"digit scenes {size}×{size}, {results['threads']} CPU threads: {stop}"
+                 + (f"\nat most {' / '.join(caps)} per side" if caps else ""), fontsize=9)
     ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
