@@ -3,10 +3,11 @@
 Hypothesis draws a run from what the params allow (early stopping with or without best-weight restore, focus
 with its when/order/pass/mode options, the loss objectives, the plateau, one-cycle and cosine schedules,
 gradient accumulation, eval_every and save_every > 1, step checkpoints, a FLOPs budget, probes and
-diagnostics, dropout and augmentation, the recipes: weight EMA, mixup/cutmix, test-time augmentation) and one or two places to stop it, then resumes until it ends and
-compares with the same run left alone: the final weights, last.pt and best.pt (every entry), history.json,
-metrics_val_best.json / metrics_val_last.json and the probe records must be identical (times aside), on one
-thread (train.num_threads=1, adaptive_threads false).
+diagnostics, dropout and augmentation, the recipes: weight EMA, mixup/cutmix, test-time augmentation) and
+one or two places to stop it, then resumes until it ends and compares with the same run left alone: the
+final weights, last.pt and best.pt (every entry), history.json, metrics_val_best.json /
+metrics_val_last.json and the probe records must be identical (times aside), on one thread
+(train.num_threads=1, adaptive_threads false).
 
 A stop is deterministic, never a race with a timer:
 
