@@ -22,6 +22,24 @@ def test_unknown_key_suggests_closest():
         parse_config({"optimizer": {"lr": 1}})
 
 
+@pytest.mark.parametrize("params, message", [
+    ({"search": {"metric": "valid.loss"}}, "unknown key 'search.metric'. It was renamed: use search.monitor."),
+    ({"search": {"direction": "maximize"}}, "unknown key 'search.direction'. It was renamed: use search.mode"),
+    ({"focus": {"monitor": "accuracy"}}, "unknown key 'focus.monitor'. It was renamed: use focus.rank_by"),
+    ({"focus": {"when": {"plateau": {"metric": "valid.loss"}}}},  # inside a union: no member tag in the key
+     "unknown key 'focus.when.plateau.metric'. It was renamed: use focus.when.plateau.monitor. Valid keys here: "
+     "monitor, patience, mode."),
+    ({"focus": {"pass": {"steps": 2}, "k": 1, "pas": 1}}, "Valid keys here: k, rank_by, split, when, order, penalty, "
+                                                           "pass, mode"),  # the alias, as a params file spells it
+    ({"model": {"name": "mlp", "morph": [{"op": "widen", "factr": 2}]}},
+     "unknown key 'model.morph.0.factr'. Did you mean 'factor'? Valid keys here: op, factor,"),
+])
+def test_an_unknown_key_names_its_place_the_valid_keys_and_a_renamed_keys_new_name(params, message):
+    with pytest.raises(ConfigError) as info:
+        parse_config({"data": {"name": "digits"}, "model": {"name": "mlp"}, **params})
+    assert message in str(info.value)
+
+
 def test_wrong_type_names_key_and_value():
     with pytest.raises(ConfigError, match=r"train.epochs: .*greater than 0.*got -1"):
         parse_config({"train": {"epochs": -1}})

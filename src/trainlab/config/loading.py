@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import typing
 import warnings
 from pathlib import Path
 from typing import Any
@@ -106,18 +107,41 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return out
 
 
-def _field_names(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """The valid key names at ``loc`` (for 'did you mean' hints)."""
-    for part in loc[:-1]:
-        field = model.model_fields.get(str(part))
-        if field is None:
-            return []
-        ann = field.annotation
-        candidates = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation allows, through unions and ``Annotated`` (tagged union members)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models(arg)]
+
+
+def _key_and_names(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, list[str]]:
+    """The dotted key of an unknown key at ``loc`` as a params file spells it (without the tag pydantic puts
+    after a union, e.g. ``focus.when.plateau.plateau.x``) and the valid key names beside it (aliases such as
+    ``pass``), for the message."""
+    parts, kept, i = [str(p) for p in loc], [], 0
+    while i < len(parts) - 1:
+        field = next((f for name, f in model.model_fields.items() if parts[i] in (name, f.alias)), None)
+        candidates = _models(field.annotation) if field is not None else []
         if not candidates:
-            return []
-        model = candidates[0]
-    return list(model.model_fields)
+            return ".".join(parts), []
+        kept.append(parts[i])
+        members = [m for m in typing.get_args(field.annotation) if m is not type(None)]
+        if typing.get_origin(field.annotation) in (list, tuple, dict) and i + 2 < len(parts):  # an index or key next
+            kept.append(parts[i + 1])
+            i += 2
+        else:
+            i += 2 if len(members) > 1 else 1  # a union's errors name the member's tag next: skip it
+        model = next((c for c in candidates if i < len(parts) - 1 and parts[i] in c.model_fields), candidates[0])
+    return ".".join([*kept, parts[-1]]), [field.alias or name for name, field in model.model_fields.items()]
+
+
+# keys renamed so that one concept has one name: a params file that still uses one is told the new one
+RENAMED = {
+    "search.metric": "search.monitor",
+    "search.direction": "search.mode (min or max)",
+    "focus.monitor": "focus.rank_by (the per-class metric that ranks classes)",
+    "focus.when.plateau.metric": "focus.when.plateau.monitor",
+}
 
 
 MAX_REPORTED = 3  # validation problems named in one message; the rest are counted
@@ -141,8 +165,11 @@ def _format_validation_error(err: ValidationError, source: str, root: type[BaseM
         loc = tuple(e["loc"])
         dotted = short_key(".".join(str(p) for p in loc))
         if e["type"] == "extra_forbidden":
-            valid = _field_names(root or config_model(), loc)
+            key, valid = _key_and_names(root or config_model(), loc)
+            dotted = short_key(key)
             hint = close_matches(str(loc[-1]), valid) if len(str(loc[-1])) <= 100 else ""
+            if dotted in RENAMED:
+                hint = f" It was renamed: use {RENAMED[dotted]}."
             lines.append(f"unknown key {dotted!r}.{hint} Valid keys here: {listing(valid)}.")
         else:
             got = e.get("input")
